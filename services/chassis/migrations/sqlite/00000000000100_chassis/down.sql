@@ -1,0 +1,3 @@
+DROP TABLE audit_log;
+DROP TABLE inbox;
+DROP TABLE outbox;

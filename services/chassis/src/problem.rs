@@ -1,0 +1,467 @@
+//! RFC 7807 `application/problem+json` errors, and the extractors that make bad input name its field.
+//!
+//! Every error a client sees is a [`Problem`] with a stable `code` from the catalogue below; each
+//! code has a page in `docs/problems/<code>.md` and the problem `type` is `urn:meridian:problem:<code>`.
+//! A 400 lists every bad field in `invalid-params` (JSON shape errors included, through
+//! [`Json`] and [`Query`], which use `serde_path_to_error`). A 5xx says "internal error" and the
+//! trace id; its cause goes to the log only.
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+
+use actix_web::dev::Payload;
+use actix_web::http::StatusCode;
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::{FromRequest, HttpRequest, HttpResponse, ResponseError, web};
+use futures_util::StreamExt;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+/// One row of the error catalogue: a stable code, its HTTP status and its title.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ProblemCode {
+    /// Stable snake_case code, e.g. `incident_not_found`.
+    pub code: &'static str,
+    /// The HTTP status it is sent with.
+    pub status: u16,
+    /// A short, fixed, human-readable summary.
+    pub title: &'static str,
+}
+
+macro_rules! catalogue {
+    ($($name:ident = ($code:literal, $status:literal, $title:literal);)*) => {
+        /// The catalogue of problem codes: one row per code. Each has a page in `docs/problems/`.
+        pub mod codes {
+            use super::ProblemCode;
+            $(
+                #[doc = $title]
+                pub const $name: ProblemCode = ProblemCode { code: $code, status: $status, title: $title };
+            )*
+            /// Every code, for the docs test.
+            pub const ALL: &[ProblemCode] = &[$($name),*];
+        }
+    };
+}
+
+catalogue! {
+    INVALID_BODY = ("invalid_body", 400, "The request body is not valid");
+    INVALID_PARAMETERS = ("invalid_parameters", 400, "The request parameters are not valid");
+    UNAUTHORIZED = ("unauthorized", 401, "Authentication is required");
+    FORBIDDEN = ("forbidden", 403, "The caller lacks a role this action needs");
+    NOT_FOUND = ("not_found", 404, "No such resource");
+    METHOD_NOT_ALLOWED = ("method_not_allowed", 405, "The method is not allowed on this resource");
+    PRECONDITION_FAILED = ("precondition_failed", 412, "The resource has changed since it was read");
+    PAYLOAD_TOO_LARGE = ("payload_too_large", 413, "The request body is too large");
+    UNSUPPORTED_MEDIA_TYPE = ("unsupported_media_type", 415, "The request body must be JSON");
+    INTERNAL = ("internal", 500, "Internal error");
+    UNAVAILABLE = ("unavailable", 503, "The service is not available right now");
+    INCIDENT_NOT_FOUND = ("incident_not_found", 404, "No such incident");
+    INCIDENT_TRANSITION_NOT_ALLOWED = ("incident_transition_not_allowed", 409, "The incident's state does not allow this action");
+    MAJOR_INCIDENT_CRITERIA_NOT_MET = ("major_incident_criteria_not_met", 409, "The incident does not meet the major incident criteria");
+    INCIDENT_ALREADY_MAJOR = ("incident_already_major", 409, "The incident is already a major incident");
+}
+
+/// One bad field, as in RFC 7807's own example.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct InvalidParam {
+    /// The field's path, e.g. `title` or `configuration_items[2]`.
+    pub name: String,
+    /// What is wrong with it.
+    pub reason: String,
+}
+
+impl InvalidParam {
+    /// A bad `name` for `reason`.
+    pub fn new(name: impl Into<String>, reason: impl Into<String>) -> Self {
+        Self {
+            name: name.into(),
+            reason: reason.into(),
+        }
+    }
+}
+
+/// An RFC 7807 problem, ready to be sent.
+#[derive(Debug, Clone)]
+pub struct Problem {
+    code: ProblemCode,
+    detail: Option<String>,
+    invalid_params: Vec<InvalidParam>,
+    allowed_actions: Vec<String>,
+    headers: Vec<(header::HeaderName, HeaderValue)>,
+}
+
+/// The body as it goes on the wire (also the OpenAPI schema of every error).
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ProblemBody {
+    /// `urn:meridian:problem:<code>`.
+    #[serde(rename = "type")]
+    pub type_: String,
+    /// The catalogue title.
+    pub title: String,
+    /// The HTTP status.
+    pub status: u16,
+    /// What went wrong this time.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+    /// The stable code.
+    pub code: String,
+    /// Every bad field (400 only).
+    #[serde(rename = "invalid-params", skip_serializing_if = "Vec::is_empty")]
+    pub invalid_params: Vec<InvalidParam>,
+    /// The actions the resource's state allows (409 on an illegal transition).
+    #[serde(rename = "allowed-actions", skip_serializing_if = "Vec::is_empty")]
+    pub allowed_actions: Vec<String>,
+    /// The trace id of the request, to quote when reporting a problem.
+    pub trace_id: String,
+}
+
+impl Problem {
+    /// A problem of kind `code`, with no detail.
+    pub fn new(code: ProblemCode) -> Self {
+        Self {
+            code,
+            detail: None,
+            invalid_params: Vec::new(),
+            allowed_actions: Vec::new(),
+            headers: Vec::new(),
+        }
+    }
+
+    /// Adds what went wrong this time. Never pass an internal error's text here.
+    #[must_use]
+    pub fn detail(mut self, detail: impl Into<String>) -> Self {
+        self.detail = Some(detail.into());
+        self
+    }
+
+    /// A 400 listing the bad fields.
+    pub fn invalid(code: ProblemCode, params: Vec<InvalidParam>) -> Self {
+        let detail = match params.as_slice() {
+            [one] => format!("`{}` {}", one.name, one.reason),
+            many => format!("{} fields are not valid", many.len()),
+        };
+        Self {
+            invalid_params: params,
+            ..Self::new(code).detail(detail)
+        }
+    }
+
+    /// A 400 about one field.
+    pub fn field(name: impl Into<String>, reason: impl Into<String>) -> Self {
+        Self::invalid(codes::INVALID_BODY, vec![InvalidParam::new(name, reason)])
+    }
+
+    /// Lists the actions the current state allows (409).
+    #[must_use]
+    pub fn allowed_actions(mut self, actions: Vec<String>) -> Self {
+        self.allowed_actions = actions;
+        self
+    }
+
+    /// Adds a response header (e.g. `WWW-Authenticate`, `Retry-After`).
+    #[must_use]
+    pub fn header(mut self, name: header::HeaderName, value: HeaderValue) -> Self {
+        self.headers.push((name, value));
+        self
+    }
+
+    /// A 500 whose cause is logged here, with the trace id, and never sent.
+    pub fn internal(cause: &dyn fmt::Display) -> Self {
+        tracing::error!(error = %cause, "internal error");
+        Self::new(codes::INTERNAL)
+    }
+
+    /// The catalogue row.
+    pub fn code(&self) -> ProblemCode {
+        self.code
+    }
+
+    /// The bad fields.
+    pub fn invalid_params(&self) -> &[InvalidParam] {
+        &self.invalid_params
+    }
+
+    /// The wire body, with the trace id of the current request.
+    pub fn body(&self) -> ProblemBody {
+        ProblemBody {
+            type_: format!("urn:meridian:problem:{}", self.code.code),
+            title: self.code.title.to_owned(),
+            status: self.code.status,
+            detail: self.detail.clone(),
+            code: self.code.code.to_owned(),
+            invalid_params: self.invalid_params.clone(),
+            allowed_actions: self.allowed_actions.clone(),
+            trace_id: crate::telemetry::current_trace_id(),
+        }
+    }
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.detail {
+            Some(detail) => write!(f, "{}: {detail}", self.code.code),
+            None => f.write_str(self.code.code),
+        }
+    }
+}
+
+impl ResponseError for Problem {
+    fn status_code(&self) -> StatusCode {
+        StatusCode::from_u16(self.code.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let mut response = HttpResponse::build(self.status_code());
+        response.content_type("application/problem+json");
+        for (name, value) in &self.headers {
+            response.insert_header((name.clone(), value.clone()));
+        }
+        response.json(self.body())
+    }
+}
+
+impl From<crate::db::DbError> for Problem {
+    fn from(error: crate::db::DbError) -> Self {
+        match error {
+            crate::db::DbError::Unavailable(_) => {
+                tracing::warn!(%error, "database unavailable");
+                Self::new(codes::UNAVAILABLE)
+                    .detail("the database is not reachable; try again shortly")
+                    .header(header::RETRY_AFTER, HeaderValue::from_static("2"))
+            }
+            crate::db::DbError::Query(_) => Self::internal(&error),
+        }
+    }
+}
+
+/// Turns a deserialisation error into the name and reason of the field at fault.
+fn describe<E: fmt::Display>(error: serde_path_to_error::Error<E>) -> InvalidParam {
+    let path = error.path().to_string();
+    let message = error.into_inner().to_string();
+    // serde_json appends " at line 1 column 9"; the field name says more.
+    let message = match message.find(" at line ") {
+        Some(at) => message[..at].to_owned(),
+        None => message,
+    };
+    // For unknown and missing fields serde names the field in the message, and the path stops at
+    // the parent: complete the path so `name` points at the field itself.
+    let field = ["unknown field `", "missing field `"]
+        .iter()
+        .find_map(|prefix| {
+            message
+                .strip_prefix(prefix)
+                .and_then(|rest| rest.split('`').next())
+                .map(str::to_owned)
+        });
+    let name = match (field, path.as_str()) {
+        (Some(field), "." | "") => field,
+        (Some(field), parent) => format!("{parent}.{field}"),
+        (None, "." | "") => "body".to_owned(),
+        (None, path) => path.to_owned(),
+    };
+    let reason = match message.split_once(", expected ") {
+        Some((what, expected)) if message.starts_with("invalid type") => {
+            format!("expected {expected} ({what})")
+        }
+        _ => message,
+    };
+    InvalidParam::new(name, reason)
+}
+
+/// Deserialises JSON bytes into `T`, naming the field at fault.
+///
+/// # Errors
+/// A 400 `invalid_body` problem naming the field.
+pub fn from_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Problem> {
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Err(Problem::field(
+            "body",
+            "the request body is empty; send a JSON object",
+        ));
+    }
+    let mut deserializer = serde_json::Deserializer::from_slice(bytes);
+    let value = serde_path_to_error::deserialize(&mut deserializer)
+        .map_err(|error| Problem::invalid(codes::INVALID_BODY, vec![describe(error)]))?;
+    deserializer
+        .end()
+        .map_err(|_| Problem::field("body", "trailing characters after the JSON value"))?;
+    Ok(value)
+}
+
+/// A JSON body extractor whose errors are problems naming the field (`title: expected a string`).
+#[derive(Debug)]
+pub struct Json<T>(pub T);
+
+/// The JSON body limit, from `http.max_body_bytes`; put it in app data.
+#[derive(Debug, Clone, Copy)]
+pub struct BodyLimit(pub usize);
+
+impl<T: DeserializeOwned + 'static> FromRequest for Json<T> {
+    type Error = Problem;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, Problem>>>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let limit = req
+            .app_data::<BodyLimit>()
+            .map_or(256 * 1024, |limit| limit.0);
+        let is_json = req
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|value| value.to_str().ok())
+            .and_then(|value| value.split(';').next())
+            .map(|mime| {
+                let mime = mime.trim().to_ascii_lowercase();
+                mime == "application/json" || mime.ends_with("+json")
+            })
+            .unwrap_or(false);
+        let mut payload = payload.take();
+        Box::pin(async move {
+            if !is_json {
+                return Err(Problem::new(codes::UNSUPPORTED_MEDIA_TYPE)
+                    .detail("send the body as application/json"));
+            }
+            let mut body = web::BytesMut::new();
+            while let Some(chunk) = payload.next().await {
+                let chunk = chunk
+                    .map_err(|_| Problem::field("body", "the request body could not be read"))?;
+                if body.len() + chunk.len() > limit {
+                    return Err(Problem::new(codes::PAYLOAD_TOO_LARGE)
+                        .detail(format!("the body may hold at most {limit} bytes")));
+                }
+                body.extend_from_slice(&chunk);
+            }
+            from_json(&body).map(Json)
+        })
+    }
+}
+
+/// A query-string extractor whose errors are problems naming the parameter.
+#[derive(Debug)]
+pub struct Query<T>(pub T);
+
+impl<T: DeserializeOwned> FromRequest for Query<T> {
+    type Error = Problem;
+    type Future = std::future::Ready<Result<Self, Problem>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let pairs = form_urlencoded::parse(req.query_string().as_bytes());
+        let deserializer = serde_urlencoded::Deserializer::new(pairs);
+        let result = serde_path_to_error::deserialize(deserializer)
+            .map(Query)
+            .map_err(|error| {
+                let mut param = describe(error);
+                if param.name == "body" {
+                    param.name = "query".to_owned();
+                }
+                Problem::invalid(codes::INVALID_PARAMETERS, vec![param])
+            });
+        std::future::ready(result)
+    }
+}
+
+/// A path segment that failed to parse (e.g. an id that is not a UUID) names itself.
+pub fn path_error(error: actix_web::error::PathError, _req: &HttpRequest) -> actix_web::Error {
+    let reason = match &error {
+        actix_web::error::PathError::Deserialize(inner) => inner.to_string(),
+        other => other.to_string(),
+    };
+    Problem::invalid(
+        codes::INVALID_PARAMETERS,
+        vec![InvalidParam::new("id", reason)],
+    )
+    .into()
+}
+
+/// The response for routes that do not exist.
+pub async fn not_found(req: HttpRequest) -> Problem {
+    let _ = req;
+    Problem::new(codes::NOT_FOUND).detail("no route matches this path")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[expect(dead_code, reason = "fields are read by serde only")]
+    struct Body {
+        title: String,
+        tags: Vec<String>,
+        nested: Option<Nested>,
+    }
+
+    #[derive(Debug, serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[expect(dead_code, reason = "fields are read by serde only")]
+    struct Nested {
+        count: u32,
+    }
+
+    fn bad(json: &str) -> InvalidParam {
+        let problem = from_json::<Body>(json.as_bytes()).unwrap_err();
+        assert_eq!(problem.code(), codes::INVALID_BODY);
+        problem.invalid_params()[0].clone()
+    }
+
+    #[test]
+    fn a_wrong_type_names_the_field_and_the_expected_type() {
+        let param = bad(r#"{"title": 5, "tags": []}"#);
+        assert_eq!(param.name, "title");
+        assert!(
+            param.reason.starts_with("expected a string"),
+            "{}",
+            param.reason
+        );
+    }
+
+    #[test]
+    fn a_bad_array_element_names_its_index() {
+        let param = bad(r#"{"title": "x", "tags": ["a", 3]}"#);
+        assert_eq!(param.name, "tags[1]");
+    }
+
+    #[test]
+    fn an_unknown_field_is_named_with_its_parent() {
+        assert_eq!(
+            bad(r#"{"title": "x", "tags": [], "colour": 1}"#).name,
+            "colour"
+        );
+        let param = bad(r#"{"title": "x", "tags": [], "nested": {"count": 1, "x": 2}}"#);
+        assert_eq!(param.name, "nested.x");
+    }
+
+    #[test]
+    fn a_missing_field_is_named() {
+        assert_eq!(bad(r#"{"tags": []}"#).name, "title");
+        assert_eq!(
+            bad(r#"{"title": "x", "tags": [], "nested": {}}"#).name,
+            "nested.count"
+        );
+    }
+
+    #[test]
+    fn an_empty_or_broken_body_names_the_body() {
+        assert_eq!(bad("").name, "body");
+        assert_eq!(bad("{\"title\": ").name, "body");
+        assert_eq!(bad("[1]").name, "body");
+    }
+
+    #[test]
+    fn every_code_has_its_documentation_page() {
+        let docs = concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/problems");
+        for code in codes::ALL {
+            let page = format!("{docs}/{}.md", code.code);
+            assert!(std::path::Path::new(&page).exists(), "missing {page}");
+        }
+    }
+
+    #[test]
+    fn codes_are_unique() {
+        let mut seen = std::collections::HashSet::new();
+        for code in codes::ALL {
+            assert!(seen.insert(code.code), "{} twice", code.code);
+        }
+    }
+}
