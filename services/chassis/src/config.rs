@@ -337,6 +337,8 @@ mod tests {
         shared.bus.validate().unwrap();
         assert_eq!(shared.http.bind, "127.0.0.1:8080");
         assert_eq!(shared.auth.mode, AuthMode::Jwks);
+        assert_eq!(shared.telemetry.log_format, LogFormat::Json);
+        assert!(shared.outbox.batch_size > 0);
     }
 
     #[test]

