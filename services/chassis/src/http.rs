@@ -61,6 +61,9 @@ pub fn configure(cfg: &mut web::ServiceConfig, max_body_bytes: usize) {
 }
 
 /// The response to a method a resource does not have.
-pub async fn method_not_allowed() -> crate::Problem {
-    crate::Problem::new(codes::METHOD_NOT_ALLOWED)
+///
+/// # Errors
+/// Always: a 405 problem.
+pub async fn method_not_allowed() -> Result<HttpResponse, crate::Problem> {
+    Err(crate::Problem::new(codes::METHOD_NOT_ALLOWED))
 }

@@ -235,6 +235,12 @@ impl From<crate::db::DbError> for Problem {
     }
 }
 
+impl From<diesel::result::Error> for Problem {
+    fn from(error: diesel::result::Error) -> Self {
+        Self::from(crate::db::DbError::Query(error))
+    }
+}
+
 /// Turns a deserialisation error into the name and reason of the field at fault.
 fn describe<E: fmt::Display>(error: serde_path_to_error::Error<E>) -> InvalidParam {
     let path = error.path().to_string();
@@ -370,9 +376,11 @@ pub fn path_error(error: actix_web::error::PathError, _req: &HttpRequest) -> act
 }
 
 /// The response for routes that do not exist.
-pub async fn not_found(req: HttpRequest) -> Problem {
-    let _ = req;
-    Problem::new(codes::NOT_FOUND).detail("no route matches this path")
+///
+/// # Errors
+/// Always: a 404 problem.
+pub async fn not_found() -> Result<HttpResponse, Problem> {
+    Err(Problem::new(codes::NOT_FOUND).detail("no route matches this path"))
 }
 
 #[cfg(test)]

@@ -1,0 +1,83 @@
+//! The resolution service's routes, in one table, and its OpenAPI document.
+
+pub mod error;
+pub mod incidents;
+
+use actix_web::web;
+use meridian_chassis::http::method_not_allowed;
+use utoipa::OpenApi;
+
+macro_rules! routes {
+    ($($path:literal => { $($method:ident : $handler:path),+ $(,)? }),+ $(,)?) => {
+        /// Every route as `(method, path)`, as they appear in the OpenAPI document.
+        pub const ROUTES: &[(&str, &str)] = &[$($((stringify!($method), $path)),+),+];
+
+        /// Registers every route; other methods on a known path get a 405 problem.
+        pub fn configure(cfg: &mut web::ServiceConfig) {
+            $(
+                cfg.service(
+                    web::resource($path)
+                        $(.route(web::$method().to($handler)))+
+                        .default_service(web::to(method_not_allowed)),
+                );
+            )+
+        }
+    };
+}
+
+routes! {
+    "/v1/incidents" => { get: incidents::list_incidents, post: incidents::create_incident },
+    "/v1/incidents/{id}" => { get: incidents::get_incident, patch: incidents::update_incident },
+    "/v1/incidents/{id}/assign" => { post: incidents::assign_incident },
+    "/v1/incidents/{id}/start" => { post: incidents::start_incident },
+    "/v1/incidents/{id}/pend" => { post: incidents::pend_incident },
+    "/v1/incidents/{id}/resume" => { post: incidents::resume_incident },
+    "/v1/incidents/{id}/resolve" => { post: incidents::resolve_incident },
+    "/v1/incidents/{id}/close" => { post: incidents::close_incident },
+    "/v1/incidents/{id}/reopen" => { post: incidents::reopen_incident },
+    "/v1/incidents/{id}/cancel" => { post: incidents::cancel_incident },
+    "/v1/incidents/{id}/escalate" => { post: incidents::escalate_incident },
+    "/v1/incidents/{id}/priority" => { post: incidents::override_priority },
+    "/v1/incidents/{id}/major" => { post: incidents::declare_major_incident },
+    "/v1/incidents/{id}/notes" => { post: incidents::add_note },
+}
+
+struct BearerAuth;
+
+impl utoipa::Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("JWT")
+                    .build(),
+            ),
+        );
+    }
+}
+
+/// The resolution service's OpenAPI document.
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "Meridian resolution", description = "Incident management (ISO/IEC 20000-1 8.6.1)"),
+    paths(
+        incidents::list_incidents, incidents::create_incident, incidents::get_incident,
+        incidents::update_incident, incidents::assign_incident, incidents::start_incident,
+        incidents::pend_incident, incidents::resume_incident, incidents::resolve_incident,
+        incidents::close_incident, incidents::reopen_incident, incidents::cancel_incident,
+        incidents::escalate_incident, incidents::override_priority,
+        incidents::declare_major_incident, incidents::add_note,
+    ),
+    modifiers(&BearerAuth),
+    tags((name = "incidents", description = "Incident management"))
+)]
+pub struct ApiDoc;
+
+/// The OpenAPI 3.1 document.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    ApiDoc::openapi()
+}

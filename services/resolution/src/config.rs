@@ -1,0 +1,85 @@
+//! The `resolution` section of the configuration.
+
+use serde::Deserialize;
+
+use crate::domain::priority::{Priority, PriorityMatrix};
+
+/// The defaults of the `resolution` section, compiled in.
+pub const DEFAULTS: &str = include_str!("defaults.yaml");
+
+/// `resolution`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ResolutionConfig {
+    /// Impact × urgency → priority. Default the ITIL matrix (high/high = 1 … low/low = 5).
+    pub priority_matrix: PriorityMatrix,
+    /// When an incident may be declared major.
+    pub major_incident: MajorIncidentConfig,
+}
+
+/// `resolution.major_incident`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MajorIncidentConfig {
+    /// Priorities that qualify. Default `[1]`.
+    pub priorities: Vec<Priority>,
+    /// Catalogue criticalities of the affected service that qualify (`low`, `medium`, `high`,
+    /// `critical`). Default `[critical]`.
+    pub service_criticalities: Vec<String>,
+}
+
+impl ResolutionConfig {
+    /// Checks what serde cannot.
+    ///
+    /// # Errors
+    /// A key and what is wrong with it.
+    pub fn validate(&self) -> Result<(), meridian_chassis::config::ConfigError> {
+        for criticality in &self.major_incident.service_criticalities {
+            if !["low", "medium", "high", "critical"].contains(&criticality.as_str()) {
+                return Err(meridian_chassis::config::ConfigError::key(
+                    "resolution.major_incident.service_criticalities",
+                    format!("`{criticality}` is not one of low, medium, high, critical"),
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Root {
+        resolution: ResolutionConfig,
+    }
+
+    #[test]
+    fn the_shipped_defaults_parse_and_validate() {
+        let root: Root = meridian_chassis::config::load_from(&[DEFAULTS], None, vec![]).unwrap();
+        root.resolution.validate().unwrap();
+        assert_eq!(root.resolution.major_incident.priorities.len(), 1);
+    }
+
+    #[test]
+    fn a_matrix_cell_out_of_range_fails_naming_it() {
+        let error = meridian_chassis::config::load_from::<Root>(
+            &[
+                DEFAULTS,
+                "resolution:\n  priority_matrix:\n    low:\n      low: 9\n",
+            ],
+            None,
+            vec![],
+        )
+        .err()
+        .unwrap();
+        assert!(
+            error
+                .to_string()
+                .contains("resolution.priority_matrix.low.low"),
+            "{error}"
+        );
+    }
+}

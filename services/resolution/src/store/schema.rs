@@ -1,0 +1,70 @@
+//! The resolution service's tables (portable SQL types only). Chassis tables (outbox, inbox,
+//! audit_log) are in `meridian_chassis::schema`.
+
+diesel::table! {
+    /// Incidents.
+    incidents (id) {
+        id -> Text,
+        number -> Text,
+        title -> Text,
+        description -> Text,
+        caller -> Text,
+        service -> Nullable<Text>,
+        /// JSON array of CI ids.
+        configuration_items -> Text,
+        category -> Nullable<Text>,
+        impact -> Text,
+        urgency -> Text,
+        priority -> Integer,
+        priority_override_reason -> Nullable<Text>,
+        state -> Text,
+        pending_reason -> Nullable<Text>,
+        assignment_group -> Nullable<Text>,
+        assignee -> Nullable<Text>,
+        escalation_level -> Integer,
+        major -> Bool,
+        major_manager -> Nullable<Text>,
+        resolution_code -> Nullable<Text>,
+        resolution_notes -> Nullable<Text>,
+        created_by -> Text,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+        resolved_at -> Nullable<Timestamp>,
+        closed_at -> Nullable<Timestamp>,
+        version -> BigInt,
+    }
+}
+
+diesel::table! {
+    /// The history of each incident: every action and note, oldest first.
+    incident_activity (id) {
+        id -> Text,
+        incident_id -> Text,
+        at -> Timestamp,
+        actor -> Text,
+        kind -> Text,
+        /// JSON object with the entry's details.
+        details -> Text,
+    }
+}
+
+diesel::table! {
+    /// The service catalogue as resolution needs it (from service_level.service.* events).
+    catalogue_services (id) {
+        id -> Text,
+        name -> Text,
+        criticality -> Text,
+        status -> Text,
+        revision -> BigInt,
+    }
+}
+
+diesel::table! {
+    /// SQLite stand-in for PostgreSQL sequences.
+    counters (name) {
+        name -> Text,
+        value -> BigInt,
+    }
+}
+
+diesel::allow_tables_to_appear_in_same_query!(incidents, incident_activity);
