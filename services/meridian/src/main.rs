@@ -1,1 +1,104 @@
-fn main() {}
+//! The one Meridian binary.
+//!
+//! - `meridian serve --service resolution`: one service against PostgreSQL and RabbitMQ.
+//! - `meridian dev`: every service in one process on SQLite files under `./data`, with the
+//!   in-process bus, migrations applied and a demo organisation seeded; prints the URL, the
+//!   OpenAPI location and a ready-to-use token.
+//! - `meridian migrate --service resolution`: applies the service's migrations (a Helm hook Job).
+//! - `meridian token --sub alice --roles agent,change-manager`: prints a dev token.
+
+mod app;
+mod dev;
+
+use std::path::PathBuf;
+
+use anyhow::Context as _;
+use clap::{Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "meridian",
+    version,
+    about = "Meridian: ISO/IEC 20000-1 service management"
+)]
+struct Cli {
+    /// A YAML configuration file, read after the defaults and before MERIDIAN__* variables.
+    #[arg(long, global = true, env = "MERIDIAN_CONFIG")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Runs one service against PostgreSQL and RabbitMQ.
+    Serve {
+        /// The service to run.
+        #[arg(long, value_enum)]
+        service: app::Service,
+        /// Apply migrations before serving (otherwise run `meridian migrate` first).
+        #[arg(long)]
+        migrate: bool,
+    },
+    /// Runs every service in one process on SQLite with the in-process bus.
+    Dev {
+        /// Where the SQLite files and the dev secret live.
+        #[arg(long, default_value = "data")]
+        data: PathBuf,
+        /// Address to listen on.
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        bind: String,
+    },
+    /// Applies a service's migrations to its database.
+    Migrate {
+        /// The service whose database to migrate.
+        #[arg(long, value_enum)]
+        service: app::Service,
+    },
+    /// Prints a dev token (HS256, signed with the dev secret).
+    Token {
+        /// Subject (user id).
+        #[arg(long)]
+        sub: String,
+        /// Roles, comma-separated.
+        #[arg(long, value_delimiter = ',', default_value = "agent")]
+        roles: Vec<String>,
+        /// Lifetime in hours.
+        #[arg(long, default_value_t = 8)]
+        ttl_hours: i64,
+        /// The `meridian dev` data folder whose secret signs the token (otherwise `auth.secret`).
+        #[arg(long, default_value = "data")]
+        data: PathBuf,
+    },
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("tokio runtime")?;
+    runtime.block_on(async move {
+        match cli.command {
+            Command::Serve { service, migrate } => {
+                let config = app::Config::load(cli.config.as_deref())?;
+                app::serve(config, service, migrate).await
+            }
+            Command::Dev { data, bind } => dev::run(cli.config.as_deref(), &data, &bind).await,
+            Command::Migrate { service } => {
+                let config = app::Config::load(cli.config.as_deref())?;
+                app::migrate(&config, service).await
+            }
+            Command::Token {
+                sub,
+                roles,
+                ttl_hours,
+                data,
+            } => {
+                let token = dev::token(cli.config.as_deref(), &data, &sub, &roles, ttl_hours)?;
+                println!("{token}");
+                Ok(())
+            }
+        }
+    })
+}

@@ -1,0 +1,302 @@
+//! Assembling services into a running process: configuration, storage, bus, relay, HTTP.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_web::middleware::from_fn;
+use actix_web::{App, HttpResponse, HttpServer, web};
+use anyhow::Context as _;
+use meridian_chassis::auth::Authenticator;
+use meridian_chassis::bus::Bus;
+use meridian_chassis::config::{
+    AuthConfig, BusConfig, DatabaseConfig, HttpConfig, OutboxConfig, TelemetryConfig,
+};
+use meridian_chassis::db::Db;
+use meridian_chassis::http::Readiness;
+use meridian_chassis::outbox::{Relay, Waker};
+use meridian_chassis::telemetry::{Metrics, observe};
+use meridian_chassis::{Clock, SystemClock};
+use meridian_resolution::{Resolution, ResolutionConfig};
+use secrecy::ExposeSecret;
+use serde::Deserialize;
+
+/// The services this binary can run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Service {
+    /// Incidents (later requests, problems, known errors).
+    Resolution,
+}
+
+impl Service {
+    /// The service's name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Resolution => meridian_resolution::NAME,
+        }
+    }
+}
+
+/// The whole configuration tree.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// `http`.
+    pub http: HttpConfig,
+    /// `database`.
+    pub database: DatabaseConfig,
+    /// `bus`.
+    pub bus: BusConfig,
+    /// `auth`.
+    pub auth: AuthConfig,
+    /// `telemetry`.
+    pub telemetry: TelemetryConfig,
+    /// `outbox`.
+    pub outbox: OutboxConfig,
+    /// `resolution`.
+    pub resolution: ResolutionConfig,
+}
+
+impl Config {
+    /// Defaults, then `file`, then `MERIDIAN__*` variables; validated.
+    ///
+    /// # Errors
+    /// A layer that cannot be read, or a key that is unknown or bad, named.
+    pub fn load(file: Option<&Path>) -> anyhow::Result<Self> {
+        Self::load_with(file, &[])
+    }
+
+    /// As [`Config::load`], with extra default layers after the built-in ones (`meridian dev`).
+    ///
+    /// # Errors
+    /// As [`Config::load`].
+    pub fn load_with(file: Option<&Path>, extra: &[&str]) -> anyhow::Result<Self> {
+        let mut layers = vec![
+            meridian_chassis::config::DEFAULTS,
+            meridian_resolution::config::DEFAULTS,
+        ];
+        layers.extend_from_slice(extra);
+        let config: Self = meridian_chassis::config::load(&layers, file)?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn validate(&self) -> Result<(), meridian_chassis::config::ConfigError> {
+        self.database.validate()?;
+        self.bus.validate()?;
+        self.auth.validate()?;
+        self.resolution.validate()
+    }
+}
+
+/// Everything a running process shares.
+#[derive(Clone)]
+pub struct Runtime {
+    /// Configuration.
+    pub config: Config,
+    /// Metrics.
+    pub metrics: Metrics,
+    /// The bus.
+    pub bus: Bus,
+    /// Token verification.
+    pub auth: Authenticator,
+    /// Time.
+    pub clock: Arc<dyn Clock>,
+}
+
+impl Runtime {
+    /// Builds the shared parts (the bus connects lazily).
+    ///
+    /// # Errors
+    /// Bad auth configuration or key material.
+    pub async fn new(config: Config) -> anyhow::Result<Self> {
+        let metrics = Metrics::new().context("metrics")?;
+        let bus = Bus::from_config(&config.bus, metrics.clone());
+        let auth = Authenticator::new(&config.auth)?;
+        if config.auth.jwks_url.is_some() {
+            auth.refresh()
+                .await
+                .context("auth.jwks_url could not be fetched")?;
+            auth.spawn_refresh();
+        }
+        Ok(Self {
+            config,
+            metrics,
+            bus,
+            auth,
+            clock: Arc::new(SystemClock),
+        })
+    }
+
+    /// Opens `service`'s database at `url` and starts its outbox relay.
+    ///
+    /// # Errors
+    /// A bad URL.
+    pub fn database(&self, service: Service, url: &str) -> anyhow::Result<(Db, Waker)> {
+        let db = Db::connect(
+            url,
+            self.config.database.pool_size,
+            Duration::from_secs(self.config.database.connect_timeout_seconds),
+        )?;
+        let waker = Waker::default();
+        let relay = Relay {
+            service: service.name(),
+            db: db.clone(),
+            url: secrecy::SecretString::from(url.to_owned()),
+            bus: self.bus.clone(),
+            batch_size: self.config.outbox.batch_size,
+            poll_interval: Duration::from_millis(self.config.outbox.poll_interval_ms),
+            waker: waker.clone(),
+            metrics: self.metrics.clone(),
+        };
+        tokio::spawn(relay.run());
+        Ok((db, waker))
+    }
+
+    /// Builds the resolution service on `db` and starts its consumers.
+    pub fn resolution(&self, db: Db, waker: Waker) -> Resolution {
+        let service = Resolution {
+            db,
+            clock: self.clock.clone(),
+            config: self.config.resolution.clone(),
+            waker,
+        };
+        service.start_consumers(&self.bus, &self.config.bus.queue_prefix);
+        service
+    }
+}
+
+/// Serves `resolution` (and what every service has) on `bind`; returns the bound address and
+/// the server future.
+///
+/// # Errors
+/// The address cannot be bound.
+pub fn http_server(
+    runtime: &Runtime,
+    resolution: Resolution,
+    bind: &str,
+) -> anyhow::Result<(std::net::SocketAddr, actix_web::dev::Server)> {
+    let readiness = Readiness {
+        dbs: vec![resolution.db.clone()],
+        bus: runtime.bus.clone(),
+    };
+    let openapi = web::Data::new(openapi_json());
+    let metrics = web::Data::new(runtime.metrics.clone());
+    let auth = web::Data::new(runtime.auth.clone());
+    let readiness = web::Data::new(readiness);
+    let max_body = runtime.config.http.max_body_bytes;
+    let mut server = HttpServer::new(move || {
+        App::new()
+            .wrap(from_fn(observe))
+            .app_data(metrics.clone())
+            .app_data(auth.clone())
+            .app_data(readiness.clone())
+            .app_data(openapi.clone())
+            .configure(|cfg| meridian_chassis::http::configure(cfg, max_body))
+            .configure(meridian_resolution::configure(resolution.clone()))
+            .route("/v1/openapi.json", web::get().to(serve_openapi))
+            .default_service(web::to(meridian_chassis::problem::not_found))
+    })
+    .disable_signals()
+    .shutdown_timeout(10);
+    if runtime.config.http.workers > 0 {
+        server = server.workers(runtime.config.http.workers);
+    }
+    let server = server
+        .bind(bind)
+        .with_context(|| format!("http.bind: cannot listen on {bind}"))?;
+    let address = server
+        .addrs()
+        .first()
+        .copied()
+        .context("no address bound")?;
+    Ok((address, server.run()))
+}
+
+/// The OpenAPI document of every service this binary serves, as JSON.
+pub fn openapi_json() -> String {
+    let mut doc = meridian_resolution::api::openapi();
+    doc.info.title = "Meridian".to_owned();
+    doc.info.version = env!("CARGO_PKG_VERSION").to_owned();
+    doc.to_pretty_json().unwrap_or_else(|_| "{}".to_owned())
+}
+
+async fn serve_openapi(doc: web::Data<String>) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("application/json")
+        .body(doc.get_ref().clone())
+}
+
+/// Waits for Ctrl-C or SIGTERM, then stops the server gracefully.
+pub async fn run_until_stopped(server: actix_web::dev::Server) -> anyhow::Result<()> {
+    let handle = server.handle();
+    let stop = async {
+        #[cfg(unix)]
+        {
+            let mut term =
+                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+        }
+        #[cfg(not(unix))]
+        tokio::signal::ctrl_c().await?;
+        anyhow::Ok(())
+    };
+    tokio::select! {
+        result = server => result.context("http server")?,
+        result = stop => {
+            result?;
+            tracing::info!("stopping");
+            handle.stop(true).await;
+        }
+    }
+    Ok(())
+}
+
+/// `meridian serve`.
+///
+/// # Errors
+/// Start-up failures, named.
+pub async fn serve(config: Config, service: Service, migrate_first: bool) -> anyhow::Result<()> {
+    meridian_chassis::telemetry::init_logs(&config.telemetry)?;
+    let runtime = Runtime::new(config).await?;
+    let url = runtime.config.database.url.expose_secret().to_owned();
+    let (db, waker) = runtime.database(service, &url)?;
+    if migrate_first {
+        db.migrate(migrations(service)).await?;
+    }
+    let resolution = match service {
+        Service::Resolution => runtime.resolution(db, waker),
+    };
+    let (address, server) = http_server(&runtime, resolution, &runtime.config.http.bind.clone())?;
+    tracing::info!(service = service.name(), %address, "listening");
+    // Tests and orchestration read the bound address from this line.
+    println!("meridian: {} listening on http://{address}", service.name());
+    run_until_stopped(server).await
+}
+
+fn migrations(service: Service) -> meridian_chassis::db::Migrations {
+    match service {
+        Service::Resolution => meridian_resolution::store::MIGRATIONS,
+    }
+}
+
+/// `meridian migrate`.
+///
+/// # Errors
+/// The database unreachable, or a migration failing.
+pub async fn migrate(config: &Config, service: Service) -> anyhow::Result<()> {
+    meridian_chassis::telemetry::init_logs(&config.telemetry)?;
+    let db = Db::connect(
+        config.database.url.expose_secret(),
+        1,
+        Duration::from_secs(config.database.connect_timeout_seconds),
+    )?;
+    db.migrate(migrations(service))
+        .await
+        .with_context(|| format!("migrating {}", service.name()))?;
+    println!("meridian: {} migrated", service.name());
+    Ok(())
+}

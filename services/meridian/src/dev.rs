@@ -1,0 +1,238 @@
+//! `meridian dev` and `meridian token`: everything in one process on SQLite with the in-process
+//! bus, a per-data-folder secret for dev tokens, and a seeded demo organisation.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context as _;
+use meridian_chassis::auth::Authenticator;
+use meridian_chassis::bus::Envelope;
+use meridian_proto::Message;
+use meridian_proto::service_level::v1::{Criticality, ServicePublished, ServiceStatus};
+use meridian_resolution::domain::incident::{Incident, NewIncident, ResolutionCode};
+use meridian_resolution::domain::priority::Level;
+use meridian_resolution::store::incidents::{self, Context};
+
+use crate::app::{self, Config, Service};
+
+fn secret_path(data: &Path) -> PathBuf {
+    data.join("dev-secret")
+}
+
+/// The data folder's dev secret, made on first use (256 random bits, hex).
+fn dev_secret(data: &Path) -> anyhow::Result<String> {
+    let path = secret_path(data);
+    if let Ok(secret) = std::fs::read_to_string(&path) {
+        return Ok(secret.trim().to_owned());
+    }
+    std::fs::create_dir_all(data).with_context(|| format!("creating {}", data.display()))?;
+    let mut bytes = [0u8; 32];
+    getrandom_fill(&mut bytes)?;
+    let secret: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    std::fs::write(&path, &secret).with_context(|| format!("writing {}", path.display()))?;
+    Ok(secret)
+}
+
+fn getrandom_fill(bytes: &mut [u8]) -> anyhow::Result<()> {
+    // uuid's v4 generator draws from the OS; two of them make 32 bytes.
+    for chunk in bytes.chunks_mut(16) {
+        let random = uuid::Uuid::new_v4();
+        chunk.copy_from_slice(&random.as_bytes()[..chunk.len()]);
+    }
+    Ok(())
+}
+
+fn dev_layer(data: &Path, bind: &str, secret: &str) -> String {
+    let db = data.join("resolution.db");
+    format!(
+        "http:\n  bind: \"{bind}\"\ndatabase:\n  url: \"sqlite://{db}\"\n  pool_size: 8\n\
+         bus:\n  kind: memory\nauth:\n  mode: dev\n  issuer: meridian-dev\n  audience: meridian\n  secret: \"{secret}\"\n\
+         telemetry:\n  log_format: text\n  log_level: \"info,actix_server=warn\"\n",
+        db = db.display()
+    )
+}
+
+/// `meridian token`.
+///
+/// # Errors
+/// No secret could be read or made, or bad configuration.
+pub fn token(
+    file: Option<&Path>,
+    data: &Path,
+    sub: &str,
+    roles: &[String],
+    ttl_hours: i64,
+) -> anyhow::Result<String> {
+    let secret = dev_secret(data)?;
+    let layer = dev_layer(data, "127.0.0.1:8080", &secret);
+    let config = Config::load_with(file, &[&layer])?;
+    let auth = Authenticator::new(&config.auth)?;
+    auth.mint_dev(
+        sub,
+        roles,
+        meridian_chassis::Clock::now(&meridian_chassis::SystemClock),
+        chrono::Duration::hours(ttl_hours),
+    )
+}
+
+/// `meridian dev`.
+///
+/// # Errors
+/// Start-up failures, named.
+pub async fn run(file: Option<&Path>, data: &Path, bind: &str) -> anyhow::Result<()> {
+    let secret = dev_secret(data)?;
+    let layer = dev_layer(data, bind, &secret);
+    let config = Config::load_with(file, &[&layer])?;
+    meridian_chassis::telemetry::init_logs(&config.telemetry)?;
+    let runtime = app::Runtime::new(config).await?;
+    let url = secrecy::ExposeSecret::expose_secret(&runtime.config.database.url).to_owned();
+    let (db, waker) = runtime.database(Service::Resolution, &url)?;
+    db.migrate(meridian_resolution::store::MIGRATIONS).await?;
+    let resolution = runtime.resolution(db, waker);
+    seed(&runtime, &resolution).await?;
+    let (address, server) = app::http_server(&runtime, resolution, bind)?;
+    let token = runtime.auth.mint_dev(
+        "alice",
+        &["agent".to_owned(), "incident-manager".to_owned()],
+        runtime.clock.now(),
+        chrono::Duration::hours(12),
+    )?;
+    println!(
+        "\nMeridian dev is running (SQLite under {data}, in-process bus).\n\n  \
+         API:      http://{address}/v1/incidents\n  \
+         OpenAPI:  http://{address}/v1/openapi.json\n  \
+         Health:   http://{address}/readyz   Metrics: http://{address}/metrics\n\n  \
+         Token for alice (agent, incident-manager), valid 12 hours:\n\n{token}\n\n  \
+         Try:  curl -H \"Authorization: Bearer $TOKEN\" http://{address}/v1/incidents\n  \
+         Other users: meridian token --sub bob --roles requester --data {data}\n",
+        data = data.display()
+    );
+    app::run_until_stopped(server).await
+}
+
+/// The demo organisation: a small catalogue and a few incidents, once per data folder.
+async fn seed(
+    runtime: &app::Runtime,
+    resolution: &meridian_resolution::Resolution,
+) -> anyhow::Result<()> {
+    let now = runtime.clock.now();
+    let catalogue = [
+        ("email", "E-mail", Criticality::Critical),
+        ("payroll", "Payroll", Criticality::High),
+        ("intranet", "Intranet", Criticality::Medium),
+    ];
+    let messages: Vec<Envelope> = catalogue
+        .iter()
+        .map(|(id, name, criticality)| Envelope {
+            id: uuid::Uuid::now_v7(),
+            event_type: "service_level.service.published".to_owned(),
+            source: "/meridian/service-level".to_owned(),
+            subject: (*id).to_owned(),
+            time: now,
+            correlation_id: None,
+            causation_id: None,
+            actor: Some("system:seed".to_owned()),
+            payload: ServicePublished {
+                id: (*id).to_owned(),
+                name: (*name).to_owned(),
+                owner: "it-services".to_owned(),
+                criticality: (*criticality).into(),
+                status: ServiceStatus::Live.into(),
+                revision: 1,
+            }
+            .encode_to_vec(),
+        })
+        .collect();
+    runtime.bus.publish(&messages).await?;
+
+    let matrix = runtime.config.resolution.priority_matrix;
+    resolution
+        .db
+        .transaction(move |conn| -> anyhow::Result<()> {
+            let existing = incidents::list(
+                conn,
+                &incidents::Filter::default(),
+                incidents::Sort::CreatedAsc,
+                None,
+                1,
+            )?;
+            if !existing.is_empty() {
+                return Ok(());
+            }
+            let ctx = Context {
+                actor: "system:seed",
+                now,
+                correlation_id: None,
+            };
+            let demo = [
+                (
+                    "Mail delivery delayed for the finance team",
+                    "email",
+                    Level::Medium,
+                    Level::High,
+                    Some("messaging"),
+                    &["mx-gateway"][..],
+                ),
+                (
+                    "Payroll export fails with a timeout",
+                    "payroll",
+                    Level::High,
+                    Level::Medium,
+                    Some("payroll-team"),
+                    &["payroll-db"][..],
+                ),
+                (
+                    "Intranet search returns no results",
+                    "intranet",
+                    Level::Low,
+                    Level::Low,
+                    None,
+                    &[][..],
+                ),
+                (
+                    "VPN drops every few minutes",
+                    "intranet",
+                    Level::Medium,
+                    Level::Medium,
+                    Some("network"),
+                    &[][..],
+                ),
+            ];
+            for (i, (title, service, impact, urgency, group, cis)) in demo.into_iter().enumerate() {
+                let number = incidents::next_number(conn)?;
+                let (mut incident, mut events) = Incident::open(
+                    uuid::Uuid::now_v7(),
+                    number,
+                    NewIncident {
+                        title: title.to_owned(),
+                        description: String::new(),
+                        caller: "carol".to_owned(),
+                        service: Some(service.to_owned()),
+                        configuration_items: cis.iter().map(|c| (*c).to_owned()).collect(),
+                        category: Some("software".to_owned()),
+                        impact,
+                        urgency,
+                        assignment_group: group.map(str::to_owned),
+                        assignee: None,
+                    },
+                    &matrix,
+                    "carol",
+                    now,
+                );
+                incidents::insert(conn, &incident, &events, ctx)?;
+                if i == 3 {
+                    let before = incident.clone();
+                    events = incident.start("dave", now)?;
+                    events.extend(incident.resolve(
+                        ResolutionCode::SolvedWorkaround,
+                        "Pinned the VPN client to the previous release".to_owned(),
+                        now,
+                    )?);
+                    incidents::save(conn, &before, &incident, &events, ctx)?;
+                }
+            }
+            Ok(())
+        })
+        .await?;
+    resolution.waker.wake();
+    Ok(())
+}
