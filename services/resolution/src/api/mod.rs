@@ -3,6 +3,9 @@
 pub mod error;
 pub mod incidents;
 
+#[cfg(test)]
+mod tests;
+
 use actix_web::web;
 use meridian_chassis::http::method_not_allowed;
 use utoipa::OpenApi;
