@@ -1,1 +1,8 @@
-fn main() {}
+//! Cross-service scenarios against the real PostgreSQL and RabbitMQ, built as one test binary
+//! (one link step for all of them on a 2-core machine).
+//!
+//! - `bus`: the outbox survives a broker outage; a redelivered message has one effect; a
+//!   malformed message is dead-lettered and the consumer goes on.
+
+mod bus;
+mod support;

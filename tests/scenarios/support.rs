@@ -1,0 +1,69 @@
+//! Helpers shared by the scenarios.
+
+use std::future::Future;
+use std::time::Duration;
+
+use lapin::options::BasicGetOptions;
+use meridian_chassis::bus::{Bus, RabbitBus, Subscription};
+use meridian_chassis::config::BusConfig;
+use meridian_chassis::telemetry::Metrics;
+
+/// Polls `check` every 100 ms until it returns `Some`, for at most `limit` (a bound on the
+/// wait, not a timing assertion).
+pub async fn eventually<T, F, Fut>(limit: Duration, mut check: F) -> Option<T>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let deadline = tokio::time::Instant::now() + limit;
+    loop {
+        if let Some(value) = check().await {
+            return Some(value);
+        }
+        if tokio::time::Instant::now() > deadline {
+            return None;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// A RabbitMQ bus on `config`.
+pub fn rabbit(config: &BusConfig) -> (Bus, RabbitBus) {
+    let rabbit = RabbitBus::new(config.clone(), Metrics::new().unwrap());
+    (Bus::Rabbit(rabbit.clone()), rabbit)
+}
+
+/// Declares `queue` bound to `patterns` (with its dead-letter queue) so events are kept.
+pub async fn declare(rabbit: &RabbitBus, url: &str, queue: &str, patterns: &[&str]) {
+    let connection = lapin::Connection::connect(url, lapin::ConnectionProperties::default())
+        .await
+        .unwrap();
+    let channel = connection.create_channel().await.unwrap();
+    let subscription = Subscription {
+        queue: queue.to_owned(),
+        bindings: patterns.iter().map(|p| (*p).to_owned()).collect(),
+    };
+    rabbit.declare_queue(&channel, &subscription).await.unwrap();
+    let _ = connection.close(200, "declared".into()).await;
+}
+
+/// Takes every message now in `queue` (acknowledging them).
+pub async fn drain(url: &str, queue: &str) -> Vec<lapin::message::BasicGetMessage> {
+    let Ok(connection) =
+        lapin::Connection::connect(url, lapin::ConnectionProperties::default()).await
+    else {
+        return Vec::new();
+    };
+    let Ok(channel) = connection.create_channel().await else {
+        return Vec::new();
+    };
+    let mut messages = Vec::new();
+    while let Ok(Some(message)) = channel
+        .basic_get(queue.into(), BasicGetOptions { no_ack: true })
+        .await
+    {
+        messages.push(message);
+    }
+    let _ = connection.close(200, "drained".into()).await;
+    messages
+}
