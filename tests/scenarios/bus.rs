@@ -4,7 +4,6 @@ use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::Utc;
 use lapin::BasicProperties;
 use lapin::options::BasicPublishOptions;
 use meridian_chassis::bus::{Envelope, HandleError, Subscription};
@@ -164,7 +163,7 @@ fn service_published(id: &str, revision: i64) -> Envelope {
         event_type: "service_level.service.published".into(),
         source: "/meridian/service-level".into(),
         subject: id.into(),
-        time: Utc::now(),
+        time: SystemClock.now(),
         correlation_id: None,
         causation_id: None,
         actor: Some("system:test".into()),
@@ -202,7 +201,7 @@ async fn a_message_delivered_twice_has_one_effect() {
             async move {
                 db.transaction(move |conn| -> Result<(), DbError> {
                     let id = envelope.id.to_string();
-                    if inbox::claim(conn, "test.counter", &id, Utc::now())? {
+                    if inbox::claim(conn, "test.counter", &id, SystemClock.now())? {
                         // The effect: one audit row per handled message.
                         audit::record::<(), ()>(
                             conn,
@@ -213,7 +212,7 @@ async fn a_message_delivered_twice_has_one_effect() {
                                 entity_id: &id,
                                 before: None,
                                 after: None,
-                                at: Utc::now(),
+                                at: SystemClock.now(),
                             },
                         )?;
                     }

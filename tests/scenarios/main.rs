@@ -3,6 +3,7 @@
 //!
 //! - `bus`: the outbox survives a broker outage; a redelivered message has one effect; a
 //!   malformed message is dead-lettered and the consumer goes on.
+#![expect(clippy::unwrap_used, reason = "tests fail loudly")]
 
 mod bus;
 mod support;

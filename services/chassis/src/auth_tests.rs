@@ -34,7 +34,7 @@ fn fixture() -> Fixture {
 }
 
 fn now() -> i64 {
-    chrono::Utc::now().timestamp()
+    crate::Clock::now(&crate::SystemClock).timestamp()
 }
 
 fn claims() -> Value {
@@ -254,7 +254,7 @@ fn dev_tokens_round_trip_and_are_refused_by_production_keys() {
         .mint_dev(
             "bob",
             &["agent".into()],
-            chrono::Utc::now(),
+            crate::Clock::now(&crate::SystemClock),
             chrono::Duration::minutes(5),
         )
         .unwrap();

@@ -139,10 +139,10 @@ impl Db {
         let backend = match &target {
             Target::Postgres(_) => Backend::Postgres,
             Target::Sqlite(path) => {
-                if let Some(parent) = Path::new(path).parent() {
-                    if !parent.as_os_str().is_empty() {
-                        std::fs::create_dir_all(parent)?;
-                    }
+                if let Some(parent) = Path::new(path).parent()
+                    && !parent.as_os_str().is_empty()
+                {
+                    std::fs::create_dir_all(parent)?;
                 }
                 Backend::Sqlite
             }

@@ -64,6 +64,7 @@ pub fn configure(cfg: &mut web::ServiceConfig, max_body_bytes: usize) {
 ///
 /// # Errors
 /// Always: a 405 problem.
+#[expect(clippy::unused_async, reason = "actix handlers are async")]
 pub async fn method_not_allowed() -> Result<HttpResponse, crate::Problem> {
     Err(crate::Problem::new(codes::METHOD_NOT_ALLOWED))
 }

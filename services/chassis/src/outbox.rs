@@ -224,10 +224,10 @@ impl Leadership {
         let current = self.connection.take();
         let result = tokio::task::spawn_blocking(move || -> Option<PgConnection> {
             use diesel::connection::SimpleConnection;
-            if let Some(mut conn) = current {
-                if conn.batch_execute("SELECT 1").is_ok() {
-                    return Some(conn);
-                }
+            if let Some(mut conn) = current
+                && conn.batch_execute("SELECT 1").is_ok()
+            {
+                return Some(conn);
             }
             let mut conn = PgConnection::establish(url.expose_secret()).ok()?;
             let held = diesel::select(pg_try_advisory_lock(LOCK_KEY))

@@ -87,8 +87,8 @@ pub struct Problem {
     code: ProblemCode,
     detail: Option<String>,
     invalid_params: Vec<InvalidParam>,
-    allowed_actions: Vec<String>,
-    headers: Vec<(header::HeaderName, HeaderValue)>,
+    allowed_actions: Box<[String]>,
+    headers: Box<[(header::HeaderName, HeaderValue)]>,
 }
 
 /// The body as it goes on the wire (also the OpenAPI schema of every error).
@@ -123,8 +123,8 @@ impl Problem {
             code,
             detail: None,
             invalid_params: Vec::new(),
-            allowed_actions: Vec::new(),
-            headers: Vec::new(),
+            allowed_actions: Box::default(),
+            headers: Box::default(),
         }
     }
 
@@ -155,14 +155,16 @@ impl Problem {
     /// Lists the actions the current state allows (409).
     #[must_use]
     pub fn allowed_actions(mut self, actions: Vec<String>) -> Self {
-        self.allowed_actions = actions;
+        self.allowed_actions = actions.into_boxed_slice();
         self
     }
 
     /// Adds a response header (e.g. `WWW-Authenticate`, `Retry-After`).
     #[must_use]
     pub fn header(mut self, name: header::HeaderName, value: HeaderValue) -> Self {
-        self.headers.push((name, value));
+        let mut headers = std::mem::take(&mut self.headers).into_vec();
+        headers.push((name, value));
+        self.headers = headers.into_boxed_slice();
         self
     }
 
@@ -191,7 +193,7 @@ impl Problem {
             detail: self.detail.clone(),
             code: self.code.code.to_owned(),
             invalid_params: self.invalid_params.clone(),
-            allowed_actions: self.allowed_actions.clone(),
+            allowed_actions: self.allowed_actions.to_vec(),
             trace_id: crate::telemetry::current_trace_id(),
         }
     }
@@ -379,6 +381,7 @@ pub fn path_error(error: actix_web::error::PathError, _req: &HttpRequest) -> act
 ///
 /// # Errors
 /// Always: a 404 problem.
+#[expect(clippy::unused_async, reason = "actix handlers are async")]
 pub async fn not_found() -> Result<HttpResponse, Problem> {
     Err(Problem::new(codes::NOT_FOUND).detail("no route matches this path"))
 }

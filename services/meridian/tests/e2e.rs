@@ -1,5 +1,6 @@
 //! `meridian serve --service resolution` as a real process on port 0 against PostgreSQL and
 //! RabbitMQ: an incident created over HTTP arrives as an event on a queue.
+#![expect(clippy::unwrap_used, reason = "tests fail loudly")]
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
@@ -109,7 +110,7 @@ async fn an_incident_created_over_http_arrives_as_an_event_on_a_queue() {
         .mint_dev(
             "alice",
             &["agent".into()],
-            chrono::Utc::now(),
+            meridian_chassis::Clock::now(&meridian_chassis::SystemClock),
             chrono::Duration::minutes(5),
         )
         .unwrap();

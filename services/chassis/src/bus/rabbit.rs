@@ -109,10 +109,11 @@ impl RabbitBus {
         &self,
         slot: &mut Option<(Connection, Channel)>,
     ) -> Result<Channel, BusError> {
-        if let Some((connection, channel)) = slot.as_ref() {
-            if connection.status().connected() && channel.status().connected() {
-                return Ok(channel.clone());
-            }
+        if let Some((connection, channel)) = slot.as_ref()
+            && connection.status().connected()
+            && channel.status().connected()
+        {
+            return Ok(channel.clone());
         }
         *slot = None;
         let connection = self.connect("meridian-publisher").await?;

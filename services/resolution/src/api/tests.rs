@@ -54,7 +54,7 @@ impl TestApp {
             .mint_dev(
                 sub,
                 &roles,
-                chrono::Utc::now(),
+                meridian_chassis::Clock::now(&meridian_chassis::SystemClock),
                 chrono::Duration::minutes(10),
             )
             .unwrap()

@@ -1,0 +1,19 @@
+# Meridian. `make` alone lists the targets; the logic lives in scripts/.
+.DEFAULT_GOAL := help
+.PHONY: help run test bench lint
+
+help: ## List the targets
+	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-6s %s\n", $$1, $$2}'
+
+run: ## Run every service in one process on SQLite (meridian dev), with a demo organisation
+	cargo run -p meridian -- dev
+
+test: ## Start PostgreSQL and RabbitMQ if needed, then run the whole suite (both storage backends)
+	scripts/test.sh
+
+bench: ## Measure incident creations per second over HTTP; figures go to bench-results/
+	scripts/bench.sh
+
+lint: ## rustfmt and clippy, as CI wants them
+	cargo fmt --all -- --check
+	cargo clippy --workspace --all-targets -- -D warnings
