@@ -281,3 +281,40 @@ fn admins_hold_every_role() {
     };
     assert!(principal.has("change-manager"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keys_are_fetched_from_a_jwks_url() {
+    use std::io::{Read, Write};
+    let keys = TestKeys::new();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = listener.local_addr().unwrap();
+    let document = keys.jwks.clone();
+    // A one-request HTTP server standing in for the identity provider.
+    let server = std::thread::spawn(move || {
+        let (mut stream, _) = listener.accept().unwrap();
+        let mut request = [0u8; 1024];
+        let _ = stream.read(&mut request).unwrap();
+        write!(
+            stream,
+            "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{document}",
+            document.len()
+        )
+        .unwrap();
+    });
+    let dir = std::env::temp_dir().join(format!("meridian-jwks-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut config = keys.auth_config(&dir.join("unused.json"));
+    config.jwks_file = None;
+    config.jwks_url = Some(format!("http://{address}/.well-known/jwks.json"));
+    let auth = Authenticator::new(&config).unwrap();
+    let token = keys.sign(Algorithm::RS256, "at+jwt", &claims());
+    assert_eq!(
+        auth.authenticate(&token),
+        Err(AuthError::UnknownKey),
+        "no keys before the fetch"
+    );
+    auth.refresh().await.unwrap();
+    server.join().unwrap();
+    assert_eq!(auth.authenticate(&token).unwrap().subject, "alice");
+    let _ = std::fs::remove_dir_all(dir);
+}

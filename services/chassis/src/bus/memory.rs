@@ -122,3 +122,97 @@ impl MemoryBus {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicU32, Ordering};
+
+    use super::*;
+
+    fn envelope(event_type: &str) -> Envelope {
+        Envelope {
+            id: uuid::Uuid::now_v7(),
+            event_type: event_type.to_owned(),
+            source: "/test".to_owned(),
+            subject: "s".to_owned(),
+            time: chrono::DateTime::from_timestamp(0, 0).unwrap(),
+            correlation_id: None,
+            causation_id: None,
+            actor: None,
+            payload: vec![],
+        }
+    }
+
+    async fn settle(check: impl Fn() -> bool) {
+        for _ in 0..200 {
+            if check() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
+    #[tokio::test]
+    async fn messages_reach_the_queues_bound_to_their_type_only() {
+        let bus = MemoryBus::new(3, Metrics::new().unwrap());
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let sink = seen.clone();
+        bus.consume(
+            Subscription {
+                queue: "q".into(),
+                bindings: vec!["resolution.incident.*".into()],
+            },
+            Arc::new(move |e: Envelope| {
+                let sink = sink.clone();
+                async move {
+                    sink.lock().unwrap().push(e.event_type);
+                    Ok(())
+                }
+            }),
+        );
+        bus.publish(&[
+            envelope("resolution.incident.created"),
+            envelope("control.change.submitted"),
+            envelope("resolution.incident.closed"),
+        ]);
+        settle(|| seen.lock().unwrap().len() == 2).await;
+        assert_eq!(
+            *seen.lock().unwrap(),
+            ["resolution.incident.created", "resolution.incident.closed"]
+        );
+    }
+
+    #[tokio::test]
+    async fn transient_failures_are_redelivered_up_to_the_limit_then_dead_lettered() {
+        let bus = MemoryBus::new(3, Metrics::new().unwrap());
+        let attempts = Arc::new(AtomicU32::new(0));
+        let counter = attempts.clone();
+        bus.consume(
+            Subscription {
+                queue: "q".into(),
+                bindings: vec!["#".into()],
+            },
+            Arc::new(move |e: Envelope| {
+                let counter = counter.clone();
+                async move {
+                    counter.fetch_add(1, Ordering::SeqCst);
+                    match e.event_type.as_str() {
+                        "bad" => Err(HandleError::Malformed("no".into())),
+                        "flaky" => Err(HandleError::Transient("db down".into())),
+                        _ => Ok(()),
+                    }
+                }
+            }),
+        );
+        bus.publish(&[envelope("flaky"), envelope("bad"), envelope("good")]);
+        settle(|| attempts.load(Ordering::SeqCst) == 5).await;
+        // flaky: 3 deliveries (the limit), bad: 1 (no retry for malformed), good: 1.
+        assert_eq!(attempts.load(Ordering::SeqCst), 5);
+        let dead: Vec<String> = bus
+            .dead_letters()
+            .into_iter()
+            .map(|(_, e)| e.event_type)
+            .collect();
+        assert_eq!(dead, ["flaky", "bad"]);
+    }
+}
