@@ -16,24 +16,14 @@ use meridian_proto::Message;
 use meridian_proto::resolution::v1::IncidentCreated;
 use meridian_proto::service_level::v1::{Criticality, ServicePublished, ServiceStatus};
 use meridian_resolution::domain::incident::{Incident, NewIncident};
-use meridian_resolution::domain::priority::{Level, Priority, PriorityMatrix, Row};
+use meridian_resolution::domain::priority::{Level, PriorityMatrix};
 use meridian_resolution::store::incidents::{self, Context};
 use meridian_resolution::store::{MIGRATIONS, catalogue};
 
 use crate::support::{declare, drain, eventually, rabbit};
 
 fn matrix() -> PriorityMatrix {
-    let p = |n| Priority::new(n).unwrap();
-    let row = |h, m, l| Row {
-        high: p(h),
-        medium: p(m),
-        low: p(l),
-    };
-    PriorityMatrix {
-        high: row(1, 2, 3),
-        medium: row(2, 3, 4),
-        low: row(3, 4, 5),
-    }
+    PriorityMatrix::itil()
 }
 
 async fn create_incident(db: &meridian_chassis::db::Db, title: String) -> uuid::Uuid {

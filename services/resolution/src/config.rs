@@ -61,6 +61,10 @@ mod tests {
         let root: Root = meridian_chassis::config::load_from(&[DEFAULTS], None, vec![]).unwrap();
         root.resolution.validate().unwrap();
         assert_eq!(root.resolution.major_incident.priorities.len(), 1);
+        assert_eq!(
+            root.resolution.priority_matrix,
+            crate::domain::priority::PriorityMatrix::itil()
+        );
     }
 
     #[test]

@@ -4,23 +4,13 @@
 use chrono::TimeZone;
 
 use super::*;
-use crate::domain::priority::Row;
 
 fn p(n: i64) -> Priority {
     Priority::new(n).unwrap()
 }
 
 fn matrix() -> PriorityMatrix {
-    let row = |h, m, l| Row {
-        high: p(h),
-        medium: p(m),
-        low: p(l),
-    };
-    PriorityMatrix {
-        high: row(1, 2, 3),
-        medium: row(2, 3, 4),
-        low: row(3, 4, 5),
-    }
+    PriorityMatrix::itil()
 }
 
 fn t0() -> DateTime<Utc> {

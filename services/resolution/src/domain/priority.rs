@@ -87,6 +87,21 @@ pub struct PriorityMatrix {
 }
 
 impl PriorityMatrix {
+    /// The ITIL matrix, the shipped default: high × high = 1 down to low × low = 5.
+    pub fn itil() -> Self {
+        let p = |n: u8| Priority(n);
+        let row = |high, medium, low| Row {
+            high: p(high),
+            medium: p(medium),
+            low: p(low),
+        };
+        Self {
+            high: row(1, 2, 3),
+            medium: row(2, 3, 4),
+            low: row(3, 4, 5),
+        }
+    }
+
     /// The priority of an incident of this impact and urgency.
     pub fn priority(&self, impact: Level, urgency: Level) -> Priority {
         let row = match impact {
@@ -110,18 +125,8 @@ mod tests {
         Priority::new(n).unwrap()
     }
 
-    /// The ITIL default matrix, as shipped in `defaults.yaml`.
     fn itil() -> PriorityMatrix {
-        let row = |h, m, l| Row {
-            high: p(h),
-            medium: p(m),
-            low: p(l),
-        };
-        PriorityMatrix {
-            high: row(1, 2, 3),
-            medium: row(2, 3, 4),
-            low: row(3, 4, 5),
-        }
+        PriorityMatrix::itil()
     }
 
     #[test]
