@@ -198,6 +198,8 @@ struct Leadership {
     backend: Backend,
     url: SecretString,
     connection: Option<PgConnection>,
+    /// When the lock connection was last seen alive; it is probed at most once a second.
+    checked: Option<std::time::Instant>,
 }
 
 diesel::define_sql_function! {
@@ -213,11 +215,18 @@ impl Leadership {
             backend,
             url,
             connection: None,
+            checked: None,
         }
     }
 
     async fn hold(&mut self) -> bool {
         if self.backend == Backend::Sqlite {
+            return true;
+        }
+        let fresh = self
+            .checked
+            .is_some_and(|at| at.elapsed() < Duration::from_secs(1));
+        if self.connection.is_some() && fresh {
             return true;
         }
         let url = self.url.clone();
@@ -239,6 +248,7 @@ impl Leadership {
         .ok()
         .flatten();
         self.connection = result;
+        self.checked = Some(std::time::Instant::now());
         self.connection.is_some()
     }
 }

@@ -2,7 +2,7 @@
 //! history, audit and outbox), respond.
 
 use actix_web::http::header::{self, HeaderValue};
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::{HttpMessage, HttpRequest, HttpResponse, web};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, Utc};
@@ -273,19 +273,9 @@ fn if_match(req: &HttpRequest) -> Result<Option<i64>, Problem> {
 }
 
 fn correlation(req: &HttpRequest) -> Option<String> {
-    req.extensions_ref()
+    req.extensions()
         .get::<RequestIds>()
         .map(|ids| ids.trace_id.clone())
-}
-
-trait ExtensionsRef {
-    fn extensions_ref(&self) -> std::cell::Ref<'_, actix_web::dev::Extensions>;
-}
-
-impl ExtensionsRef for HttpRequest {
-    fn extensions_ref(&self) -> std::cell::Ref<'_, actix_web::dev::Extensions> {
-        actix_web::HttpMessage::extensions(self)
-    }
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -312,27 +312,15 @@ fn record(
             ))
             .execute(conn)?;
     }
-    let action = events
-        .first()
-        .map_or("incident.changed", |event| match event.kind() {
-            "created" => "incident.created",
-            "updated" => "incident.updated",
-            "assigned" => "incident.assigned",
-            "state_changed" => "incident.state_changed",
-            "escalated" => "incident.escalated",
-            "priority_changed" => "incident.priority_changed",
-            "resolved" => "incident.resolved",
-            "closed" => "incident.closed",
-            "reopened" => "incident.reopened",
-            "cancelled" => "incident.cancelled",
-            "major_declared" => "incident.major_declared",
-            _ => "incident.noted",
-        });
+    let action = format!(
+        "incident.{}",
+        events.first().map_or("changed", IncidentEvent::kind)
+    );
     audit::record(
         conn,
         audit::Entry {
             actor: ctx.actor,
-            action,
+            action: &action,
             entity_type: "incident",
             entity_id: &incident_id,
             before,
