@@ -59,21 +59,40 @@ pub fn record<B: Serialize, A: Serialize>(
     conn: &mut AnyConnection,
     entry: Entry<'_, B, A>,
 ) -> QueryResult<()> {
+    record_all(conn, [entry])
+}
+
+/// Writes the audit rows of several changes in one statement; call it inside their transaction.
+///
+/// # Errors
+/// The insert failing (the transaction then rolls back, changes and all).
+pub fn record_all<'a, B: Serialize + 'a, A: Serialize + 'a>(
+    conn: &mut AnyConnection,
+    entries: impl IntoIterator<Item = Entry<'a, B, A>>,
+) -> QueryResult<()> {
     let to_json = |value: Option<&dyn erased::Json>| value.map(erased::Json::to_json);
     let trace_id = crate::telemetry::current_trace_id();
-    diesel::insert_into(audit_log::table)
-        .values((
-            audit_log::id.eq(uuid::Uuid::now_v7().to_string()),
-            audit_log::at.eq(entry.at.naive_utc()),
-            audit_log::actor.eq(entry.actor),
-            audit_log::action.eq(entry.action),
-            audit_log::entity_type.eq(entry.entity_type),
-            audit_log::entity_id.eq(entry.entity_id),
-            audit_log::before.eq(to_json(entry.before.map(|b| b as &dyn erased::Json))),
-            audit_log::after.eq(to_json(entry.after.map(|a| a as &dyn erased::Json))),
-            audit_log::trace_id.eq((trace_id != "-").then_some(trace_id)),
-        ))
-        .execute(conn)?;
+    let trace_id = (trace_id != "-").then_some(trace_id);
+    let rows: Vec<_> = entries
+        .into_iter()
+        .map(|entry| {
+            (
+                audit_log::id.eq(uuid::Uuid::now_v7().to_string()),
+                audit_log::at.eq(entry.at.naive_utc()),
+                audit_log::actor.eq(entry.actor),
+                audit_log::action.eq(entry.action),
+                audit_log::entity_type.eq(entry.entity_type),
+                audit_log::entity_id.eq(entry.entity_id),
+                audit_log::before.eq(to_json(entry.before.map(|b| b as &dyn erased::Json))),
+                audit_log::after.eq(to_json(entry.after.map(|a| a as &dyn erased::Json))),
+                audit_log::trace_id.eq(trace_id.clone()),
+            )
+        })
+        .collect();
+    if rows.is_empty() {
+        return Ok(());
+    }
+    crate::per_backend!(conn, c => diesel::insert_into(audit_log::table).values(&rows).execute(c))?;
     Ok(())
 }
 

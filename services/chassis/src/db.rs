@@ -90,6 +90,19 @@ impl ManageConnection for Manager {
     }
 }
 
+/// Runs the same code on the concrete connection of either backend, for what the
+/// multi-backend connection cannot express, such as multi-row inserts:
+/// `per_backend!(conn, c => diesel::insert_into(t).values(&rows).execute(c))`.
+#[macro_export]
+macro_rules! per_backend {
+    ($conn:expr, $c:ident => $body:expr) => {
+        match $conn {
+            $crate::db::AnyConnection::Postgresql($c) => $body,
+            $crate::db::AnyConnection::Sqlite($c) => $body,
+        }
+    };
+}
+
 /// A failure to reach the database or of a query.
 #[derive(Debug, thiserror::Error)]
 pub enum DbError {
@@ -166,10 +179,17 @@ impl Db {
         self.backend
     }
 
-    fn checkout(&self) -> Result<r2d2::PooledConnection<Manager>, DbError> {
+    pub(crate) fn checkout(&self) -> Result<r2d2::PooledConnection<Manager>, DbError> {
         self.pool
             .get()
             .map_err(|error| DbError::Unavailable(error.to_string()))
+    }
+
+    /// Takes SQLite's writer lock from a thread outside the async runtime (none on PostgreSQL).
+    pub(crate) fn writer_lock_blocking(&self) -> Option<tokio::sync::OwnedMutexGuard<()>> {
+        self.writer
+            .clone()
+            .map(tokio::sync::Mutex::blocking_lock_owned)
     }
 
     /// Runs `f` on a pooled connection on the blocking pool.

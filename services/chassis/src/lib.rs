@@ -14,6 +14,7 @@
 
 pub mod audit;
 pub mod auth;
+pub mod batch;
 pub mod bus;
 pub mod clock;
 pub mod config;

@@ -30,19 +30,35 @@ use crate::telemetry::Metrics;
 /// # Errors
 /// The insert failing (the transaction then rolls back).
 pub fn enqueue(conn: &mut AnyConnection, envelope: &Envelope) -> QueryResult<()> {
-    diesel::insert_into(outbox::table)
-        .values((
-            outbox::message_id.eq(envelope.id.to_string()),
-            outbox::event_type.eq(&envelope.event_type),
-            outbox::source.eq(&envelope.source),
-            outbox::subject.eq(&envelope.subject),
-            outbox::occurred_at.eq(envelope.time.naive_utc()),
-            outbox::correlation_id.eq(&envelope.correlation_id),
-            outbox::causation_id.eq(&envelope.causation_id),
-            outbox::actor.eq(&envelope.actor),
-            outbox::payload.eq(&envelope.payload),
-        ))
-        .execute(conn)?;
+    enqueue_all(conn, std::slice::from_ref(envelope))
+}
+
+/// Writes several envelopes to the outbox in one statement, in order; call it inside the
+/// transaction of the changes they report.
+///
+/// # Errors
+/// The insert failing (the transaction then rolls back).
+pub fn enqueue_all(conn: &mut AnyConnection, envelopes: &[Envelope]) -> QueryResult<()> {
+    if envelopes.is_empty() {
+        return Ok(());
+    }
+    let rows: Vec<_> = envelopes
+        .iter()
+        .map(|envelope| {
+            (
+                outbox::message_id.eq(envelope.id.to_string()),
+                outbox::event_type.eq(&envelope.event_type),
+                outbox::source.eq(&envelope.source),
+                outbox::subject.eq(&envelope.subject),
+                outbox::occurred_at.eq(envelope.time.naive_utc()),
+                outbox::correlation_id.eq(&envelope.correlation_id),
+                outbox::causation_id.eq(&envelope.causation_id),
+                outbox::actor.eq(&envelope.actor),
+                outbox::payload.eq(&envelope.payload),
+            )
+        })
+        .collect();
+    crate::per_backend!(conn, c => diesel::insert_into(outbox::table).values(&rows).execute(c))?;
     Ok(())
 }
 

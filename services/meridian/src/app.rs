@@ -155,12 +155,12 @@ impl Runtime {
 
     /// Builds the resolution service on `db` and starts its consumers.
     pub fn resolution(&self, db: Db, waker: Waker) -> Resolution {
-        let service = Resolution {
+        let service = Resolution::new(
             db,
-            clock: self.clock.clone(),
-            config: self.config.resolution.clone(),
+            self.clock.clone(),
+            self.config.resolution.clone(),
             waker,
-        };
+        );
         service.start_consumers(&self.bus, &self.config.bus.queue_prefix);
         service
     }

@@ -13,6 +13,7 @@ pub mod store;
 use std::sync::Arc;
 
 use meridian_chassis::Clock;
+use meridian_chassis::batch::Batcher;
 use meridian_chassis::bus::Bus;
 use meridian_chassis::db::Db;
 use meridian_chassis::outbox::Waker;
@@ -33,6 +34,9 @@ pub struct Resolution {
     pub config: ResolutionConfig,
     /// Wakes the outbox relay after a commit.
     pub waker: Waker,
+    /// Commits concurrent incident creations together (group commit).
+    pub creations:
+        Batcher<api::incidents::Creation, domain::incident::Incident, meridian_chassis::Problem>,
 }
 
 impl std::fmt::Debug for Resolution {
@@ -42,6 +46,22 @@ impl std::fmt::Debug for Resolution {
 }
 
 impl Resolution {
+    /// The service on `db`: starts the group-commit lanes of incident creation.
+    pub fn new(db: Db, clock: Arc<dyn Clock>, config: ResolutionConfig, waker: Waker) -> Self {
+        let creations = Batcher::new(
+            "incident-create",
+            db.clone(),
+            api::incidents::create_all(config.priority_matrix),
+        );
+        Self {
+            db,
+            clock,
+            config,
+            waker,
+            creations,
+        }
+    }
+
     /// Starts the service's consumers on `bus` (the catalogue read model).
     pub fn start_consumers(&self, bus: &Bus, queue_prefix: &str) {
         events::consume::start(bus, queue_prefix, self.db.clone(), self.clock.clone());

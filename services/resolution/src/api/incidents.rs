@@ -21,7 +21,7 @@ use crate::domain::incident::{
     Changes, EscalationKind, Incident, IncidentEvent, MajorCriteria, NewIncident, NoteKind,
     PendingReason, ResolutionCode, State,
 };
-use crate::domain::priority::{Level, Priority};
+use crate::domain::priority::{Level, Priority, PriorityMatrix};
 use crate::store::incidents::{self as store, After, Context, Filter, Sort};
 
 /// Agents work incidents (incident managers and admins too).
@@ -309,6 +309,53 @@ pub struct CreateIncident {
     pub assignee: Option<String>,
 }
 
+/// A validated creation waiting for its group commit.
+#[derive(Debug)]
+pub struct Creation {
+    fields: NewIncident,
+    actor: String,
+    now: DateTime<Utc>,
+    correlation: Option<String>,
+}
+
+/// Creates incidents in one transaction: their numbers in one query, then one insert per table.
+pub fn create_all(
+    matrix: PriorityMatrix,
+) -> impl Fn(&mut AnyConnection, &[Creation]) -> Result<Vec<Incident>, Problem> + Send + Sync + 'static
+{
+    move |conn, creations| {
+        let numbers = store::next_numbers(conn, creations.len())?;
+        let opened: Vec<(Incident, Vec<IncidentEvent>)> = creations
+            .iter()
+            .zip(numbers)
+            .map(|(creation, number)| {
+                Incident::open(
+                    Uuid::now_v7(),
+                    number,
+                    creation.fields.clone(),
+                    &matrix,
+                    &creation.actor,
+                    creation.now,
+                )
+            })
+            .collect();
+        let rows: Vec<_> = opened
+            .iter()
+            .zip(creations)
+            .map(|((incident, events), creation)| {
+                let ctx = Context {
+                    actor: &creation.actor,
+                    now: creation.now,
+                    correlation_id: creation.correlation.as_deref(),
+                };
+                (incident, events.as_slice(), ctx)
+            })
+            .collect();
+        store::insert_all(conn, &rows)?;
+        Ok(opened.into_iter().map(|(incident, _)| incident).collect())
+    }
+}
+
 /// `POST /v1/incidents`: records an incident; its priority comes from the matrix.
 #[utoipa::path(post, path = "/v1/incidents", tag = "incidents",
     request_body = CreateIncident,
@@ -354,23 +401,13 @@ pub async fn create_incident(
             .push(InvalidParam::new("assignee", "needs an assignment_group"));
     }
     check.done()?;
-    let now = meridian_chassis::clock::to_micros(svc.clock.now());
-    let matrix = svc.config.priority_matrix;
-    let actor = who.subject.clone();
-    let correlation = correlation(&req);
     let incident = svc
-        .db
-        .transaction(move |conn| -> Result<Incident, Problem> {
-            let number = store::next_number(conn)?;
-            let (incident, events) =
-                Incident::open(Uuid::now_v7(), number, fields, &matrix, &actor, now);
-            let ctx = Context {
-                actor: &actor,
-                now,
-                correlation_id: correlation.as_deref(),
-            };
-            store::insert(conn, &incident, &events, ctx)?;
-            Ok(incident)
+        .creations
+        .submit(Creation {
+            fields,
+            actor: who.subject.clone(),
+            now: meridian_chassis::clock::to_micros(svc.clock.now()),
+            correlation: correlation(&req),
         })
         .await?;
     svc.waker.wake();

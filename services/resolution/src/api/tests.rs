@@ -35,12 +35,12 @@ fn config() -> crate::ResolutionConfig {
 impl TestApp {
     async fn new(backend: Backend) -> Self {
         let db = TestDb::new(backend, crate::store::MIGRATIONS).await;
-        let service = Resolution {
-            db: db.db.clone(),
-            clock: Arc::new(meridian_chassis::SystemClock),
-            config: config(),
-            waker: Waker::default(),
-        };
+        let service = Resolution::new(
+            db.db.clone(),
+            Arc::new(meridian_chassis::SystemClock),
+            config(),
+            Waker::default(),
+        );
         Self {
             _db: db,
             auth: Authenticator::new(&dev_auth_config()).unwrap(),

@@ -5,6 +5,7 @@ use diesel::prelude::*;
 use meridian_chassis::audit;
 use meridian_chassis::db::AnyConnection;
 use meridian_chassis::outbox;
+use meridian_chassis::per_backend;
 use serde_json::json;
 use uuid::Uuid;
 
@@ -145,21 +146,47 @@ diesel::define_sql_function! {
 /// # Errors
 /// A query failing.
 pub fn next_number(conn: &mut AnyConnection) -> QueryResult<String> {
-    let value: i64 = match conn {
-        AnyConnection::Postgresql(pg) => {
-            diesel::select(nextval("incident_number_seq")).get_result(pg)?
-        }
+    let mut numbers = next_numbers(conn, 1)?;
+    numbers.pop().ok_or(diesel::result::Error::NotFound)
+}
+
+#[derive(QueryableByName)]
+struct Number {
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    value: i64,
+}
+
+/// The next `count` human numbers, ascending, in one query.
+///
+/// # Errors
+/// A query failing.
+pub fn next_numbers(conn: &mut AnyConnection, count: usize) -> QueryResult<Vec<String>> {
+    let wanted = i64::try_from(count).unwrap_or(i64::MAX);
+    let mut values: Vec<i64> = match conn {
+        AnyConnection::Postgresql(pg) => diesel::sql_query(
+            "SELECT nextval('incident_number_seq') AS value FROM generate_series(1, $1)",
+        )
+        .bind::<diesel::sql_types::BigInt, _>(wanted)
+        .load::<Number>(pg)?
+        .into_iter()
+        .map(|number| number.value)
+        .collect(),
         AnyConnection::Sqlite(sqlite) => {
             diesel::update(counters::table.find("incident_number"))
-                .set(counters::value.eq(counters::value + 1))
+                .set(counters::value.eq(counters::value + wanted))
                 .execute(sqlite)?;
-            counters::table
+            let last: i64 = counters::table
                 .find("incident_number")
                 .select(counters::value)
-                .first(sqlite)?
+                .first(sqlite)?;
+            (last - wanted + 1..=last).collect()
         }
     };
-    Ok(format!("INC{value:07}"))
+    values.sort_unstable();
+    Ok(values
+        .into_iter()
+        .map(|value| format!("INC{value:07}"))
+        .collect())
 }
 
 /// Who is acting, and on which request.
@@ -183,10 +210,33 @@ pub fn insert(
     events: &[IncidentEvent],
     ctx: Context<'_>,
 ) -> QueryResult<()> {
-    diesel::insert_into(incidents::table)
-        .values(IncidentRow::from(incident))
-        .execute(conn)?;
-    record(conn, None, incident, events, ctx)
+    insert_all(conn, &[(incident, events, ctx)])
+}
+
+/// Stores new incidents with their history, audit rows and events: one statement per table
+/// whatever their number.
+///
+/// # Errors
+/// A query failing (nothing is written).
+pub fn insert_all(
+    conn: &mut AnyConnection,
+    created: &[(&Incident, &[IncidentEvent], Context<'_>)],
+) -> QueryResult<()> {
+    let rows: Vec<IncidentRow> = created
+        .iter()
+        .map(|(incident, _, _)| IncidentRow::from(*incident))
+        .collect();
+    per_backend!(conn, c => diesel::insert_into(incidents::table).values(&rows).execute(c))?;
+    let changes: Vec<Change<'_>> = created
+        .iter()
+        .map(|&(after, events, ctx)| Change {
+            before: None,
+            after,
+            events,
+            ctx,
+        })
+        .collect();
+    record(conn, &changes)
 }
 
 /// Loads an incident to change it. On PostgreSQL the row is locked until the transaction ends,
@@ -243,7 +293,15 @@ pub fn save(
     diesel::update(incidents::table.find(after.id.to_string()))
         .set(IncidentRow::from(after))
         .execute(conn)?;
-    record(conn, Some(before), after, events, ctx)
+    record(
+        conn,
+        &[Change {
+            before: Some(before),
+            after,
+            events,
+            ctx,
+        }],
+    )
 }
 
 fn details(incident: &Incident, event: &IncidentEvent) -> serde_json::Value {
@@ -291,47 +349,66 @@ fn details(incident: &Incident, event: &IncidentEvent) -> serde_json::Value {
     }
 }
 
-fn record(
-    conn: &mut AnyConnection,
-    before: Option<&Incident>,
-    after: &Incident,
-    events: &[IncidentEvent],
-    ctx: Context<'_>,
-) -> QueryResult<()> {
-    let incident_id = after.id.to_string();
-    // One statement per entry: multi-row inserts differ between the backends.
-    for event in events {
-        diesel::insert_into(incident_activity::table)
-            .values((
-                incident_activity::id.eq(Uuid::now_v7().to_string()),
-                incident_activity::incident_id.eq(&incident_id),
-                incident_activity::at.eq(ctx.now.naive_utc()),
-                incident_activity::actor.eq(ctx.actor),
-                incident_activity::kind.eq(event.kind()),
-                incident_activity::details.eq(details(after, event).to_string()),
-            ))
-            .execute(conn)?;
+/// One incident changed (or created, with no `before`) by `events`.
+struct Change<'a> {
+    before: Option<&'a Incident>,
+    after: &'a Incident,
+    events: &'a [IncidentEvent],
+    ctx: Context<'a>,
+}
+
+/// Writes the history, audit rows and events of `changes`, one statement per table.
+fn record(conn: &mut AnyConnection, changes: &[Change<'_>]) -> QueryResult<()> {
+    let ids: Vec<String> = changes.iter().map(|c| c.after.id.to_string()).collect();
+    let activity: Vec<_> = changes
+        .iter()
+        .zip(&ids)
+        .flat_map(|(change, id)| {
+            change.events.iter().map(move |event| {
+                (
+                    incident_activity::id.eq(Uuid::now_v7().to_string()),
+                    incident_activity::incident_id.eq(id),
+                    incident_activity::at.eq(change.ctx.now.naive_utc()),
+                    incident_activity::actor.eq(change.ctx.actor),
+                    incident_activity::kind.eq(event.kind()),
+                    incident_activity::details.eq(details(change.after, event).to_string()),
+                )
+            })
+        })
+        .collect();
+    if !activity.is_empty() {
+        per_backend!(conn, c => diesel::insert_into(incident_activity::table).values(&activity).execute(c))?;
     }
-    let action = format!(
-        "incident.{}",
-        events.first().map_or("changed", IncidentEvent::kind)
-    );
-    audit::record(
+    let actions: Vec<String> = changes
+        .iter()
+        .map(|change| {
+            let kind = change.events.first().map_or("changed", IncidentEvent::kind);
+            format!("incident.{kind}")
+        })
+        .collect();
+    audit::record_all(
         conn,
-        audit::Entry {
-            actor: ctx.actor,
-            action: &action,
-            entity_type: "incident",
-            entity_id: &incident_id,
-            before,
-            after: Some(after),
-            at: ctx.now,
-        },
+        changes
+            .iter()
+            .zip(&ids)
+            .zip(&actions)
+            .map(|((change, id), action)| audit::Entry {
+                actor: change.ctx.actor,
+                action,
+                entity_type: "incident",
+                entity_id: id,
+                before: change.before,
+                after: Some(change.after),
+                at: change.ctx.now,
+            }),
     )?;
-    for envelope in crate::events::publish::envelopes(after, events, ctx) {
-        outbox::enqueue(conn, &envelope)?;
-    }
-    Ok(())
+    let envelopes: Vec<_> = changes
+        .iter()
+        .flat_map(|change| {
+            crate::events::publish::envelopes(change.after, change.events, change.ctx)
+        })
+        .collect();
+    outbox::enqueue_all(conn, &envelopes)
 }
 
 /// One history entry.
