@@ -9,4 +9,6 @@ if ! cargo nextest --version >/dev/null 2>&1; then
   echo "cargo-nextest not found; installing it from crates.io"
   cargo install cargo-nextest --locked
 fi
+# Every shipped workflow definition must validate (positions of any problem on stderr).
+cargo run --quiet -p meridian -- workflows validate workflows
 cargo nextest run --workspace --profile ci "$@"

@@ -6,6 +6,8 @@
 //!   OpenAPI location and a ready-to-use token.
 //! - `meridian migrate --service resolution`: applies the service's migrations (a Helm hook Job).
 //! - `meridian token --sub alice --roles agent,change-manager`: prints a dev token.
+//! - `meridian workflows validate [paths]`: checks workflow definitions, printing each problem
+//!   as `file:line:column: message`; fails when there is any.
 
 mod app;
 mod dev;
@@ -70,10 +72,54 @@ enum Command {
         #[arg(long, default_value = "data")]
         data: PathBuf,
     },
+    /// Workflow definitions.
+    Workflows {
+        #[command(subcommand)]
+        command: WorkflowsCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum WorkflowsCommand {
+    /// Checks definition files (folders: their .yaml files); exits non-zero on any problem.
+    Validate {
+        /// Files or folders.
+        #[arg(default_value = "workflows")]
+        paths: Vec<PathBuf>,
+    },
+}
+
+fn validate_workflows(paths: &[PathBuf]) -> anyhow::Result<()> {
+    use meridian_workflow::definition::files;
+    let found = files::files(paths).context("reading the definitions")?;
+    let (loaded, problems) = files::load_all(&found);
+    for problem in &problems {
+        eprintln!("{problem}");
+    }
+    if problems.is_empty() {
+        for (file, compiled) in &loaded {
+            println!(
+                "ok {} {} ({})",
+                compiled.definition.id,
+                compiled.version,
+                file.display()
+            );
+        }
+        Ok(())
+    } else {
+        eprintln!("{} problem(s) in the workflow definitions", problems.len());
+        std::process::exit(1)
+    }
 }
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
+    if let Command::Workflows {
+        command: WorkflowsCommand::Validate { paths },
+    } = &cli.command
+    {
+        return validate_workflows(paths);
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -99,6 +145,7 @@ fn main() -> anyhow::Result<()> {
                 println!("{token}");
                 Ok(())
             }
+            Command::Workflows { .. } => Ok(()),
         }
     })
 }

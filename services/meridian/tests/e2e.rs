@@ -1,5 +1,6 @@
 //! `meridian serve --service resolution` as a real process on port 0 against PostgreSQL and
-//! RabbitMQ: an incident created over HTTP arrives as an event on a queue.
+//! RabbitMQ: an incident created over HTTP arrives as an event on a queue. `meridian workflows
+//! validate` as a process: exit code and positions.
 #![expect(clippy::unwrap_used, reason = "tests fail loudly")]
 
 use std::io::{BufRead, BufReader, Read, Write};
@@ -155,4 +156,52 @@ async fn an_incident_created_over_http_arrives_as_an_event_on_a_queue() {
     assert_eq!(envelope.subject, incident.id);
     drop(server);
     let _ = connection.close(200, "done".into()).await;
+}
+
+#[test]
+fn workflows_validate_passes_the_shipped_definitions_and_fails_a_bad_one_with_positions() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let ok = Command::new(env!("CARGO_BIN_EXE_meridian"))
+        .args(["workflows", "validate", "workflows"])
+        .current_dir(&root)
+        .output()
+        .unwrap();
+    let listed = String::from_utf8_lossy(&ok.stdout);
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    assert_eq!(listed.lines().count(), 5, "{listed}");
+    assert!(listed.contains("ok change-advisory-board "), "{listed}");
+
+    let dir = std::env::temp_dir().join(format!("meridian-wf-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let bad = dir.join("bad.yaml");
+    std::fs::write(
+        &bad,
+        "id: bad\nname: Bad\nnodes:\n  - id: s\n    type: start\n    next: gate\n  - id: gate\n    type: exclusive_gateway\n    branches:\n      - when: 'x >'\n        next: e\n  - id: e\n    type: end\n",
+    )
+    .unwrap();
+    let failed = Command::new(env!("CARGO_BIN_EXE_meridian"))
+        .args(["workflows", "validate"])
+        .arg(&dir)
+        .output()
+        .unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+    let errors = String::from_utf8_lossy(&failed.stderr);
+    assert_eq!(failed.status.code(), Some(1), "{errors}");
+    let file = bad.display();
+    assert!(
+        errors.contains(&format!(
+            "{file}:7:5: nodes[1]: an exclusive gateway needs a `default`"
+        )),
+        "{errors}"
+    );
+    assert!(
+        errors.contains(&format!(
+            "{file}:10:15: nodes[1].branches[0].when: CEL `x >` does not parse"
+        )),
+        "{errors}"
+    );
 }

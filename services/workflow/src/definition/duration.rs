@@ -88,7 +88,9 @@ mod tests {
 
     #[test]
     fn malformed_or_calendar_durations_are_refused() {
-        for bad in ["", "P", "PT", "1D", "P1H", "PT1D", "PD", "P1DT", "PT0S", "P1.2.3D"] {
+        for bad in [
+            "", "P", "PT", "1D", "P1H", "PT1D", "PD", "P1DT", "PT0S", "P1.2.3D",
+        ] {
             assert!(parse(bad).is_err(), "{bad}");
         }
         assert!(parse("P1M").unwrap_err().contains("use days"));

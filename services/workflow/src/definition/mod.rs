@@ -6,6 +6,7 @@
 //! of duties). A definition's version is the hash of its content.
 
 pub mod duration;
+pub mod files;
 pub mod model;
 mod validate;
 pub mod yaml;

@@ -48,8 +48,7 @@ impl Checker<'_> {
                         ),
                     );
                 }
-                self.programs
-                    .insert(source.to_owned(), Arc::new(program));
+                self.programs.insert(source.to_owned(), Arc::new(program));
             }
             Err(error) => {
                 let reason = error.to_string();
@@ -70,7 +69,14 @@ impl Checker<'_> {
 /// The variables that CEL's comprehension macros bind (`x` in `list.exists(x, x > 1)`): they
 /// are the macro's own, not the workflow's.
 fn macro_variables(source: &str) -> HashSet<&str> {
-    const MACROS: [&str; 6] = ["all(", "exists(", "exists_one(", "map(", "filter(", "existsOne("];
+    const MACROS: [&str; 6] = [
+        "all(",
+        "exists(",
+        "exists_one(",
+        "map(",
+        "filter(",
+        "existsOne(",
+    ];
     let mut bound = HashSet::new();
     for (at, _) in source.match_indices('.') {
         let rest = &source[at + 1..];
@@ -136,7 +142,10 @@ fn check_header(c: &mut Checker<'_>, definition: &Definition) {
             );
         }
         if !field.allowed.is_empty() && field.kind != FieldType::String {
-            c.error(&format!("variables.{name}.enum"), "only strings have an enum");
+            c.error(
+                &format!("variables.{name}.enum"),
+                "only strings have an enum",
+            );
         }
     }
     for (i, name) in definition.segregation.iter().enumerate() {
@@ -285,7 +294,12 @@ fn check_assignee(c: &mut Checker<'_>, at: &str, assignee: &Assignee, known: &BT
     }
 }
 
-fn check_boundary(c: &mut Checker<'_>, at: &str, timers: &[BoundaryTimer], known: &BTreeSet<String>) {
+fn check_boundary(
+    c: &mut Checker<'_>,
+    at: &str,
+    timers: &[BoundaryTimer],
+    known: &BTreeSet<String>,
+) {
     for (j, timer) in timers.iter().enumerate() {
         let at = format!("{at}.boundary[{j}]");
         c.duration(&format!("{at}.after"), &timer.after);
@@ -293,7 +307,10 @@ fn check_boundary(c: &mut Checker<'_>, at: &str, timers: &[BoundaryTimer], known
             (true, Some(_), None) => {}
             (true, None, _) => c.error(&at, "an interrupting timer needs `next`"),
             (true, Some(_), Some(_)) => {
-                c.error(&format!("{at}.action"), "an interrupting timer leaves by `next`");
+                c.error(
+                    &format!("{at}.action"),
+                    "an interrupting timer leaves by `next`",
+                );
             }
             (false, None, Some(action)) => {
                 if let TimerAction::Escalate { to } = action {
@@ -301,7 +318,10 @@ fn check_boundary(c: &mut Checker<'_>, at: &str, timers: &[BoundaryTimer], known
                 }
             }
             (false, Some(_), _) => {
-                c.error(&format!("{at}.next"), "a non-interrupting timer does not leave the task");
+                c.error(
+                    &format!("{at}.next"),
+                    "a non-interrupting timer does not leave the task",
+                );
             }
             (false, None, None) => c.error(&at, "a non-interrupting timer needs an `action`"),
         }
@@ -326,7 +346,9 @@ fn check_node(
                     &format!("{at}.assignee"),
                     "a multi-instance task assigns each instance to its item of `over`",
                 ),
-                (None, None) => c.error(at, "a user task needs an `assignee` or a `multi_instance`"),
+                (None, None) => {
+                    c.error(at, "a user task needs an `assignee` or a `multi_instance`")
+                }
             }
             for (j, name) in task.segregation.iter().enumerate() {
                 segregation_variable(c, definition, &format!("{at}.segregation[{j}]"), name);
@@ -334,7 +356,9 @@ fn check_node(
             let mut seen = HashSet::new();
             for (j, outcome) in task.outcomes.iter().enumerate() {
                 let ok = !outcome.is_empty()
-                    && outcome.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
+                    && outcome
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b == b'_');
                 if !ok || ["completed", "total"].contains(&outcome.as_str()) {
                     c.error(
                         &format!("{at}.outcomes[{j}]"),
@@ -350,7 +374,10 @@ fn check_node(
             }
             for (name, field) in &task.form {
                 if !field.allowed.is_empty() && field.kind != FieldType::String {
-                    c.error(&format!("{at}.form.{name}.enum"), "only strings have an enum");
+                    c.error(
+                        &format!("{at}.form.{name}.enum"),
+                        "only strings have an enum",
+                    );
                 }
                 if ["outcome", "comment", "by", "at"].contains(&name.as_str()) {
                     c.error(&format!("{at}.form.{name}"), "is recorded by the engine");
@@ -368,7 +395,11 @@ fn check_node(
                     let mut names = known.clone();
                     names.extend(task.outcomes.iter().cloned());
                     names.extend(["completed".to_owned(), "total".to_owned()]);
-                    c.cel(&format!("{at}.multi_instance.completion"), completion, &names);
+                    c.cel(
+                        &format!("{at}.multi_instance.completion"),
+                        completion,
+                        &names,
+                    );
                 }
             }
             check_boundary(c, at, &task.boundary, known);
@@ -464,9 +495,15 @@ fn check_graph(c: &mut Checker<'_>, definition: &Definition, ids: &HashMap<&str,
     let finishing = reach(&ends, &previous);
     for (i, node) in nodes.iter().enumerate() {
         if !reached.contains(&i) {
-            c.error(&format!("nodes[{i}]"), format!("`{}` cannot be reached from the start", node.id()));
+            c.error(
+                &format!("nodes[{i}]"),
+                format!("`{}` cannot be reached from the start", node.id()),
+            );
         } else if !finishing.contains(&i) {
-            c.error(&format!("nodes[{i}]"), format!("`{}` has no path to an end", node.id()));
+            c.error(
+                &format!("nodes[{i}]"),
+                format!("`{}` has no path to an end", node.id()),
+            );
         }
         if matches!(node, Node::Start { .. }) && !previous[i].is_empty() {
             c.error(&format!("nodes[{i}]"), "nothing may lead back to the start");
@@ -476,7 +513,10 @@ fn check_graph(c: &mut Checker<'_>, definition: &Definition, ids: &HashMap<&str,
     for i in (0..nodes.len()).filter(|&i| parallel(i)) {
         let (ins, outs) = (previous[i].len(), next[i].len());
         if ins > 1 && outs > 1 {
-            c.error(&format!("nodes[{i}]"), "a parallel gateway forks or joins, not both");
+            c.error(
+                &format!("nodes[{i}]"),
+                "a parallel gateway forks or joins, not both",
+            );
         }
     }
     if !c.diagnostics.is_empty() {
@@ -575,6 +615,8 @@ fn join_of(
             previous[join].len()
         )),
         (None, _) => Ok(None),
-        (Some(_), Some(_)) => Err(format!("the branches of the parallel fork `{id}` meet at different joins")),
+        (Some(_), Some(_)) => Err(format!(
+            "the branches of the parallel fork `{id}` meet at different joins"
+        )),
     }
 }

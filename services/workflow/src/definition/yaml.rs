@@ -175,11 +175,12 @@ impl MarkedEventReceiver for Builder {
             Event::SequenceStart(..) | Event::MappingStart(..) => match self.next_path() {
                 Some(path) => {
                     self.positions.values.insert(path.clone(), position);
-                    self.stack.push(if matches!(event, Event::SequenceStart(..)) {
-                        Frame::Seq(Vec::new(), path)
-                    } else {
-                        Frame::Map(Map::new(), path, None)
-                    });
+                    self.stack
+                        .push(if matches!(event, Event::SequenceStart(..)) {
+                            Frame::Seq(Vec::new(), path)
+                        } else {
+                            Frame::Map(Map::new(), path, None)
+                        });
                 }
                 None => self.fail(mark, "a mapping key must be a plain string"),
             },
@@ -230,7 +231,10 @@ mod tests {
         let error = parse("a: [1, 2\nb: 3\n").unwrap_err();
         assert!(error.line >= 1, "{error:?}");
         let error = parse("a: 1\nb: 2\na: 3\n").unwrap_err();
-        assert_eq!((error.line, error.message.as_str()), (3, "duplicate key `a`"));
+        assert_eq!(
+            (error.line, error.message.as_str()),
+            (3, "duplicate key `a`")
+        );
         let error = parse("a: &x 1\nb: *x\n").unwrap_err();
         assert_eq!(error.line, 2);
     }
