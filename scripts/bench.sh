@@ -73,3 +73,6 @@ incidents=$(psql -h 127.0.0.1 -U postgres -d $db -Atc 'select count(*) from inci
 cat "$out/incident-create.md"
 kill $pid; wait $pid 2>/dev/null || true
 psql -q -h 127.0.0.1 -U postgres -d postgres -c "DROP DATABASE IF EXISTS $db WITH (FORCE)"
+
+# The workflow interpreter in memory on one core, and the state one instance keeps.
+cargo bench -p meridian-workflow --bench interpreter -- "$PWD/$out/workflow-interpreter.md"
