@@ -6,6 +6,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "meridian/common/v1/common.proto",
         "meridian/resolution/v1/incident.proto",
         "meridian/service_level/v1/catalogue.proto",
+        "meridian/workflow/v1/workflow.proto",
     ];
     for file in files {
         println!("cargo:rerun-if-changed={file}");

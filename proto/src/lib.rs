@@ -28,4 +28,12 @@ pub mod service_level {
     }
 }
 
+/// Workflow engine events, service task commands and their replies (workflow service).
+pub mod workflow {
+    /// Version 1.
+    pub mod v1 {
+        include!(concat!(env!("OUT_DIR"), "/meridian.workflow.v1.rs"));
+    }
+}
+
 pub use prost::Message;

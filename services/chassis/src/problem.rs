@@ -60,6 +60,15 @@ catalogue! {
     INCIDENT_TRANSITION_NOT_ALLOWED = ("incident_transition_not_allowed", 409, "The incident's state does not allow this action");
     MAJOR_INCIDENT_CRITERIA_NOT_MET = ("major_incident_criteria_not_met", 409, "The incident does not meet the major incident criteria");
     INCIDENT_ALREADY_MAJOR = ("incident_already_major", 409, "The incident is already a major incident");
+    WORKFLOW_DEFINITION_INVALID = ("workflow_definition_invalid", 400, "The workflow definition is not valid");
+    WORKFLOW_DEFINITION_NOT_FOUND = ("workflow_definition_not_found", 404, "No such workflow definition");
+    WORKFLOW_INSTANCE_NOT_FOUND = ("workflow_instance_not_found", 404, "No such workflow instance");
+    WORKFLOW_INSTANCE_NOT_RUNNING = ("workflow_instance_not_running", 409, "The workflow instance is no longer running");
+    WORKFLOW_NOTHING_TO_RETRY = ("workflow_nothing_to_retry", 409, "The workflow instance has no incident to retry");
+    TASK_NOT_FOUND = ("task_not_found", 404, "No such task");
+    TASK_CLOSED = ("task_closed", 409, "The task is already completed or withdrawn");
+    TASK_NOT_ALLOWED = ("task_not_allowed", 403, "The caller is neither the assignee nor a candidate of the task");
+    SEGREGATION_OF_DUTIES = ("segregation_of_duties", 403, "Segregation of duties excludes this person from the task");
 }
 
 /// One bad field, as in RFC 7807's own example.

@@ -18,6 +18,7 @@ use meridian_chassis::outbox::{Relay, Waker};
 use meridian_chassis::telemetry::{Metrics, observe};
 use meridian_chassis::{Clock, SystemClock};
 use meridian_resolution::{Resolution, ResolutionConfig};
+use meridian_workflow::{Workflow, WorkflowConfig};
 use secrecy::ExposeSecret;
 use serde::Deserialize;
 
@@ -26,14 +27,42 @@ use serde::Deserialize;
 pub enum Service {
     /// Incidents (later requests, problems, known errors).
     Resolution,
+    /// The workflow engine: definitions, instances, human tasks, timers.
+    Workflow,
 }
 
 impl Service {
+    /// Every service, in start order.
+    pub const ALL: [Self; 2] = [Self::Resolution, Self::Workflow];
+
     /// The service's name.
     pub fn name(self) -> &'static str {
         match self {
             Self::Resolution => meridian_resolution::NAME,
+            Self::Workflow => meridian_workflow::NAME,
         }
+    }
+}
+
+/// The services one process serves (`meridian serve`: one; `meridian dev`: all).
+#[derive(Clone, Default)]
+pub struct Services {
+    /// Incidents.
+    pub resolution: Option<Resolution>,
+    /// Workflows.
+    pub workflow: Option<Workflow>,
+}
+
+impl Services {
+    fn dbs(&self) -> Vec<Db> {
+        let mut dbs = Vec::new();
+        if let Some(resolution) = &self.resolution {
+            dbs.push(resolution.db.clone());
+        }
+        if let Some(workflow) = &self.workflow {
+            dbs.push(workflow.db.clone());
+        }
+        dbs
     }
 }
 
@@ -55,6 +84,8 @@ pub struct Config {
     pub outbox: OutboxConfig,
     /// `resolution`.
     pub resolution: ResolutionConfig,
+    /// `workflow`.
+    pub workflow: WorkflowConfig,
 }
 
 impl Config {
@@ -74,6 +105,7 @@ impl Config {
         let mut layers = vec![
             meridian_chassis::config::DEFAULTS,
             meridian_resolution::config::DEFAULTS,
+            meridian_workflow::config::DEFAULTS,
         ];
         layers.extend_from_slice(extra);
         let config: Self = meridian_chassis::config::load(&layers, file)?;
@@ -85,7 +117,8 @@ impl Config {
         self.database.validate()?;
         self.bus.validate()?;
         self.auth.validate()?;
-        self.resolution.validate()
+        self.resolution.validate()?;
+        self.workflow.validate()
     }
 }
 
@@ -164,6 +197,42 @@ impl Runtime {
         service.start_consumers(&self.bus, &self.config.bus.queue_prefix);
         service
     }
+
+    /// Builds the workflow service on `db`: deploys the definitions of the workflows folder,
+    /// then starts its consumer and its timer scheduler.
+    ///
+    /// # Errors
+    /// A definition that does not validate, or the database failing.
+    pub async fn workflow(&self, db: Db, waker: Waker) -> anyhow::Result<Workflow> {
+        let service = Workflow::new(db, self.clock.clone(), self.config.workflow.clone(), waker);
+        let dir = self.config.workflow.definitions_dir.clone();
+        let deployed = if dir.is_empty() {
+            Vec::new()
+        } else if !Path::new(&dir).is_dir() {
+            tracing::warn!(
+                dir,
+                "workflow.definitions_dir is not a folder; no definitions deployed from files"
+            );
+            Vec::new()
+        } else {
+            meridian_workflow::deploy_folder(&service, Path::new(&dir)).await?
+        };
+        let all = service.deployed().await?;
+        let bindings = meridian_workflow::events::bindings(all.iter().map(AsRef::as_ref));
+        tracing::info!(
+            definitions = deployed.len(),
+            bindings = bindings.len(),
+            "workflow definitions deployed"
+        );
+        meridian_workflow::events::start(
+            &self.bus,
+            &self.config.bus.queue_prefix,
+            service.clone(),
+            bindings,
+        );
+        tokio::spawn(meridian_workflow::scheduler::run(service.clone()));
+        Ok(service)
+    }
 }
 
 /// Serves `resolution` (and what every service has) on `bind`; returns the bound address and
@@ -173,11 +242,11 @@ impl Runtime {
 /// The address cannot be bound.
 pub fn http_server(
     runtime: &Runtime,
-    resolution: Resolution,
+    services: Services,
     bind: &str,
 ) -> anyhow::Result<(std::net::SocketAddr, actix_web::dev::Server)> {
     let readiness = Readiness {
-        dbs: vec![resolution.db.clone()],
+        dbs: services.dbs(),
         bus: runtime.bus.clone(),
     };
     let openapi = web::Data::new(openapi_json());
@@ -193,7 +262,14 @@ pub fn http_server(
             .app_data(readiness.clone())
             .app_data(openapi.clone())
             .configure(|cfg| meridian_chassis::http::configure(cfg, max_body))
-            .configure(meridian_resolution::configure(resolution.clone()))
+            .configure(|cfg| {
+                if let Some(resolution) = &services.resolution {
+                    meridian_resolution::configure(resolution.clone())(cfg);
+                }
+                if let Some(workflow) = &services.workflow {
+                    meridian_workflow::configure(workflow.clone())(cfg);
+                }
+            })
             .route("/v1/openapi.json", web::get().to(serve_openapi))
             .default_service(web::to(meridian_chassis::problem::not_found))
     })
@@ -216,6 +292,7 @@ pub fn http_server(
 /// The OpenAPI document of every service this binary serves, as JSON.
 pub fn openapi_json() -> String {
     let mut doc = meridian_resolution::api::openapi();
+    doc.merge(meridian_workflow::api::openapi());
     doc.info.title = "Meridian".to_owned();
     doc.info.version = env!("CARGO_PKG_VERSION").to_owned();
     doc.to_pretty_json().unwrap_or_else(|_| "{}".to_owned())
@@ -267,19 +344,28 @@ pub async fn serve(config: Config, service: Service, migrate_first: bool) -> any
     if migrate_first {
         db.migrate(migrations(service)).await?;
     }
-    let resolution = match service {
-        Service::Resolution => runtime.resolution(db, waker),
+    let services = match service {
+        Service::Resolution => Services {
+            resolution: Some(runtime.resolution(db, waker)),
+            ..Services::default()
+        },
+        Service::Workflow => Services {
+            workflow: Some(runtime.workflow(db, waker).await?),
+            ..Services::default()
+        },
     };
-    let (address, server) = http_server(&runtime, resolution, &runtime.config.http.bind.clone())?;
+    let (address, server) = http_server(&runtime, services, &runtime.config.http.bind.clone())?;
     tracing::info!(service = service.name(), %address, "listening");
     // Tests and orchestration read the bound address from this line.
     println!("meridian: {} listening on http://{address}", service.name());
     run_until_stopped(server).await
 }
 
-fn migrations(service: Service) -> meridian_chassis::db::Migrations {
+/// A service's migrations.
+pub fn migrations(service: Service) -> meridian_chassis::db::Migrations {
     match service {
         Service::Resolution => meridian_resolution::store::MIGRATIONS,
+        Service::Workflow => meridian_workflow::store::MIGRATIONS,
     }
 }
 

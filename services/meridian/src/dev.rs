@@ -84,29 +84,95 @@ pub async fn run(file: Option<&Path>, data: &Path, bind: &str) -> anyhow::Result
     let config = Config::load_with(file, &[&layer])?;
     meridian_chassis::telemetry::init_logs(&config.telemetry)?;
     let runtime = app::Runtime::new(config).await?;
-    let url = secrecy::ExposeSecret::expose_secret(&runtime.config.database.url).to_owned();
-    let (db, waker) = runtime.database(Service::Resolution, &url)?;
-    db.migrate(meridian_resolution::store::MIGRATIONS).await?;
+    // One SQLite file per service, as each service owns its database.
+    let mut dbs = Vec::new();
+    for service in Service::ALL {
+        let url = format!(
+            "sqlite://{}",
+            data.join(format!("{}.db", service.name())).display()
+        );
+        let (db, waker) = runtime.database(service, &url)?;
+        db.migrate(app::migrations(service)).await?;
+        dbs.push((db, waker));
+    }
+    let mut dbs = dbs.into_iter();
+    let (db, waker) = dbs.next().context("resolution database")?;
     let resolution = runtime.resolution(db, waker);
+    let (db, waker) = dbs.next().context("workflow database")?;
+    let workflow = runtime.workflow(db, waker).await?;
     seed(&runtime, &resolution).await?;
-    let (address, server) = app::http_server(&runtime, resolution, bind)?;
+    seed_workflow(&workflow).await?;
+    let services = app::Services {
+        resolution: Some(resolution),
+        workflow: Some(workflow),
+    };
+    let (address, server) = app::http_server(&runtime, services, bind)?;
     let token = runtime.auth.mint_dev(
         "alice",
-        &["agent".to_owned(), "incident-manager".to_owned()],
+        &[
+            "agent".to_owned(),
+            "incident-manager".to_owned(),
+            "change-manager".to_owned(),
+        ],
         runtime.clock.now(),
         chrono::Duration::hours(12),
     )?;
     println!(
         "\nMeridian dev is running (SQLite under {data}, in-process bus).\n\n  \
-         API:      http://{address}/v1/incidents\n  \
+         API:      http://{address}/v1/incidents   http://{address}/v1/tasks?candidate=me\n  \
          OpenAPI:  http://{address}/v1/openapi.json\n  \
          Health:   http://{address}/readyz   Metrics: http://{address}/metrics\n\n  \
-         Token for alice (agent, incident-manager), valid 12 hours:\n\n{token}\n\n  \
+         Token for alice (agent, incident-manager, change-manager), valid 12 hours:\n\n{token}\n\n  \
          Try:  curl -H \"Authorization: Bearer $TOKEN\" http://{address}/v1/incidents\n  \
          Other users: meridian token --sub bob --roles requester --data {data}\n",
         data = data.display()
     );
     app::run_until_stopped(server).await
+}
+
+/// A change waiting for its risk assessment (alice, a change manager, may take it), once per
+/// data folder.
+async fn seed_workflow(workflow: &meridian_workflow::Workflow) -> anyhow::Result<()> {
+    use meridian_workflow::engine::Start;
+    use meridian_workflow::store::instances;
+    let now = workflow.clock.now();
+    let registry = workflow.registry.clone();
+    workflow
+        .db
+        .transaction(move |conn| -> anyhow::Result<()> {
+            let Some(cab) = registry.newest(conn, "change-advisory-board")? else {
+                return Ok(());
+            };
+            if !meridian_workflow::store::tasks::list(
+                conn,
+                &meridian_workflow::store::tasks::Filter {
+                    limit: 1,
+                    state: None,
+                    ..Default::default()
+                },
+            )?
+            .is_empty()
+            {
+                return Ok(());
+            }
+            let ctx = meridian_workflow::Workflow::context(&registry, "carol", now, None);
+            let variables = serde_json::json!({
+                "change": {"id": "CHG0001000", "title": "Upgrade the mail gateway", "service": "email"},
+                "requester": "carol",
+                "cab_members": ["bob", "dave", "erin"],
+            });
+            let request = Start {
+                id: uuid::Uuid::now_v7(),
+                business_key: "CHG0001000".to_owned(),
+                initiator: "carol".to_owned(),
+                variables: variables.as_object().cloned().unwrap_or_default(),
+            };
+            instances::start(conn, ctx, &cab, request, None).map_err(|e| anyhow::anyhow!("{e}"))?;
+            Ok(())
+        })
+        .await?;
+    workflow.committed();
+    Ok(())
 }
 
 /// The demo organisation: a small catalogue and a few incidents, once per data folder.

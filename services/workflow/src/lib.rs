@@ -1,8 +1,158 @@
 //! The workflow service: BPMN-like definitions with CEL ([`definition`]), checked before they
-//! run, and the interpreter that runs them ([`engine`]).
+//! run; the interpreter that runs them ([`engine`]); and the durable engine around it: instances,
+//! tasks, timers and history in the service's database ([`store`]), the REST API ([`api`]), the
+//! timer scheduler ([`scheduler`]) and the bus consumer for replies and messages ([`events`]).
 
+pub mod api;
+pub mod config;
 pub mod definition;
 pub mod engine;
+pub mod events;
+pub mod scheduler;
+pub mod store;
+
+use std::sync::Arc;
+
+use meridian_chassis::Clock;
+use meridian_chassis::db::Db;
+use meridian_chassis::outbox::Waker;
+
+pub use config::WorkflowConfig;
+
+use crate::engine::{Directory, NoDirectory};
+use crate::store::definitions::Registry;
+use crate::store::instances::StepContext;
 
 /// The service's name.
 pub const NAME: &str = "workflow";
+
+/// What the handlers, the scheduler and the consumer share.
+#[derive(Clone)]
+pub struct Workflow {
+    /// The service's own database.
+    pub db: Db,
+    /// Time.
+    pub clock: Arc<dyn Clock>,
+    /// The `workflow` configuration section.
+    pub config: WorkflowConfig,
+    /// Wakes the outbox relay after a commit.
+    pub waker: Waker,
+    /// Compiled definitions.
+    pub registry: Registry,
+    /// Wakes the timer scheduler (a step may have set an earlier timer).
+    pub timers: Arc<tokio::sync::Notify>,
+}
+
+impl std::fmt::Debug for Workflow {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Workflow").field("db", &self.db).finish()
+    }
+}
+
+/// People the definitions name indirectly. No CMDB read model yet: CI owners are unknown, and
+/// a task assigned to one raises an incident an operator can retry.
+static DIRECTORY: NoDirectory = NoDirectory;
+
+impl Workflow {
+    /// The service on `db`.
+    pub fn new(db: Db, clock: Arc<dyn Clock>, config: WorkflowConfig, waker: Waker) -> Self {
+        Self {
+            db,
+            clock,
+            config,
+            waker,
+            registry: Registry::default(),
+            timers: Arc::new(tokio::sync::Notify::new()),
+        }
+    }
+
+    /// The context of a step by `actor` now.
+    pub fn context<'a>(
+        registry: &'a Registry,
+        actor: &'a str,
+        now: chrono::DateTime<chrono::Utc>,
+        correlation_id: Option<&'a str>,
+    ) -> StepContext<'a> {
+        StepContext {
+            actor,
+            now,
+            correlation_id,
+            registry,
+            directory: directory(),
+        }
+    }
+
+    /// Every deployed version, compiled (running instances may use any of them).
+    ///
+    /// # Errors
+    /// The database failing, or a stored version that no longer loads.
+    pub async fn deployed(&self) -> anyhow::Result<Vec<Arc<definition::Compiled>>> {
+        let registry = self.registry.clone();
+        self.db
+            .run(move |conn| -> Result<_, meridian_chassis::db::DbError> {
+                store::definitions::list(conn, None)?
+                    .iter()
+                    .map(|row| Ok(registry.get(conn, &row.id, &row.version)?))
+                    .collect()
+            })
+            .await
+            .map_err(anyhow::Error::from)
+    }
+
+    /// After a committed step: wake the relay and the scheduler.
+    pub fn committed(&self) {
+        self.waker.wake();
+        self.timers.notify_one();
+    }
+}
+
+/// Deploys every definition of `dir` (each new content becomes its newest version); returns
+/// `(id, version)` of each. All are validated first: one bad file deploys nothing.
+///
+/// # Errors
+/// A file that cannot be read or does not validate (every problem, with file:line:column), or
+/// the database failing.
+pub async fn deploy_folder(
+    service: &Workflow,
+    dir: &std::path::Path,
+) -> anyhow::Result<Vec<(String, String)>> {
+    let files = definition::files::files(&[dir.to_path_buf()])
+        .map_err(|e| anyhow::anyhow!("workflow.definitions_dir {}: {e}", dir.display()))?;
+    let (loaded, problems) = definition::files::load_all(&files);
+    if !problems.is_empty() {
+        anyhow::bail!(
+            "workflow definitions do not validate:\n{}",
+            problems.join("\n")
+        );
+    }
+    let now = service.clock.now();
+    let registry = service.registry.clone();
+    let compiled: Vec<Arc<definition::Compiled>> =
+        loaded.into_iter().map(|(_, c)| Arc::new(c)).collect();
+    let ids = compiled
+        .iter()
+        .map(|c| (c.definition.id.clone(), c.version.clone()))
+        .collect();
+    service
+        .db
+        .transaction(move |conn| -> Result<(), meridian_chassis::db::DbError> {
+            for c in &compiled {
+                store::definitions::deploy(conn, &registry, c, "file", "system:startup", now)?;
+            }
+            Ok(())
+        })
+        .await?;
+    Ok(ids)
+}
+
+fn directory() -> &'static dyn Directory {
+    &DIRECTORY
+}
+
+/// Registers the service's routes and state.
+pub fn configure(service: Workflow) -> impl FnOnce(&mut actix_web::web::ServiceConfig) {
+    move |cfg| {
+        cfg.app_data(actix_web::web::Data::new(service));
+        api::configure(cfg);
+    }
+}

@@ -123,6 +123,9 @@ fn is_zero(n: &u32) -> bool {
 /// A multi-instance task's progress.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Multi {
+    /// Which entry into the task this is (a loop may enter it again).
+    #[serde(default)]
+    pub round: u32,
     /// The users, one task each.
     pub items: Vec<String>,
     /// Sequential: the next item to get a task.
@@ -329,6 +332,9 @@ pub enum EngineError {
     /// The actor may not act on the task.
     #[error("{0}")]
     Forbidden(String),
+    /// Segregation of duties excludes the actor (or the delegate) from the task.
+    #[error("{0}")]
+    Segregation(String),
     /// A bad input, naming the field.
     #[error("{field}: {reason}")]
     Invalid {
@@ -543,7 +549,7 @@ pub fn complete(
 /// Why not.
 pub fn may_complete(task: &Task, actor: &Actor) -> Result<(), EngineError> {
     if task.forbidden.contains(&actor.id) {
-        return Err(EngineError::Forbidden(format!(
+        return Err(EngineError::Segregation(format!(
             "segregation of duties: {} may not act on this task",
             actor.id
         )));
@@ -592,7 +598,7 @@ pub fn assign(
         .ok_or(EngineError::NoTask(task_id))?;
     let target = to.unwrap_or(&actor.id);
     if task.forbidden.iter().any(|f| f == target) {
-        return Err(EngineError::Forbidden(format!(
+        return Err(EngineError::Segregation(format!(
             "segregation of duties: {target} may not act on this task"
         )));
     }
@@ -1140,8 +1146,10 @@ impl<'a> Run<'a> {
                 Mode::Parallel => people.clone(),
                 Mode::Sequential => people.iter().take(1).cloned().collect(),
             };
+            let round = self.next_id();
             if let Some(t) = self.token_mut(id) {
                 t.multi = Some(Multi {
+                    round,
                     items: people,
                     next: first.len(),
                     decisions: Vec::new(),

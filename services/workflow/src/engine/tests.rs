@@ -251,14 +251,14 @@ fn the_requester_can_never_decide_their_own_change() {
     let triage = case.task("triage");
     let refused = case.try_complete(&triage, &rita, "assessed", json!({"risk": "high"}));
     assert!(
-        matches!(refused, Err(EngineError::Forbidden(ref m)) if m.contains("segregation")),
+        matches!(refused, Err(EngineError::Segregation(ref m)) if m.contains("segregation")),
         "{refused:?}"
     );
     // Not by delegation either, nor as an admin.
     let max = user("max", &["change-manager"]);
     let delegated = assign(&mut case.instance, triage.id, &max, Some("rita"));
     assert!(
-        matches!(delegated, Err(EngineError::Forbidden(_))),
+        matches!(delegated, Err(EngineError::Segregation(_))),
         "{delegated:?}"
     );
     let admin = Actor {
@@ -267,7 +267,7 @@ fn the_requester_can_never_decide_their_own_change() {
     };
     assert!(matches!(
         case.try_complete(&triage, &admin, "assessed", json!({"risk": "high"})),
-        Err(EngineError::Forbidden(_))
+        Err(EngineError::Segregation(_))
     ));
     case.complete("triage", &max, "assessed", json!({"risk": "high"}));
     // The CAB gets no task for her.

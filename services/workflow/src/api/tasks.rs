@@ -1,0 +1,431 @@
+//! `/v1/tasks`: a person's tasks; claim, complete, delegate.
+
+use actix_web::{HttpRequest, HttpResponse, web};
+use chrono::{DateTime, Utc};
+use meridian_chassis::Problem;
+use meridian_chassis::auth::{ADMIN, AnyRole, Authenticated, Principal};
+use meridian_chassis::problem::{Json, Query, codes};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use utoipa::{IntoParams, ToSchema};
+use uuid::Uuid;
+
+use super::{correlation, utc};
+use crate::Workflow;
+use crate::definition::Node;
+use crate::engine::{self, Actor, expr};
+use crate::store::instances::{self as instances, StepError};
+use crate::store::tasks::{self as store, Filter, TaskRow};
+
+/// A task.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TaskView {
+    /// Id.
+    pub id: Uuid,
+    /// Its instance.
+    pub instance_id: Uuid,
+    /// The instance's definition.
+    pub definition: String,
+    /// The business object, e.g. the change's id.
+    pub business_key: String,
+    /// The user task node.
+    pub node: String,
+    /// What to do.
+    pub name: String,
+    /// `open`, `completed` or `withdrawn`.
+    pub state: String,
+    /// The one person it is assigned to.
+    pub assignee: Option<String>,
+    /// Users who may claim it.
+    pub candidate_users: Vec<String>,
+    /// Roles whose holders may claim it.
+    pub candidate_roles: Vec<String>,
+    /// Created.
+    pub created_at: DateTime<Utc>,
+    /// Due.
+    pub due_at: Option<DateTime<Utc>>,
+    /// Completed or withdrawn.
+    pub ended_at: Option<DateTime<Utc>>,
+    /// Who completed it.
+    pub completed_by: Option<String>,
+    /// The outcome chosen.
+    pub outcome: Option<String>,
+    /// The comment.
+    pub comment: Option<String>,
+    /// The form's fields as filled in.
+    #[schema(value_type = Option<Object>)]
+    pub fields: Option<Value>,
+    /// The outcomes to choose from (on `GET /v1/tasks/{id}`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub outcomes: Option<Vec<String>>,
+    /// The form to fill in (on `GET /v1/tasks/{id}`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub form: Option<Value>,
+    /// What is being decided: the task's `summary` over the instance's variables, e.g. the
+    /// change with its risk (on `GET /v1/tasks/{id}`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub summary: Option<Value>,
+}
+
+fn view(
+    conn: &mut meridian_chassis::db::AnyConnection,
+    row: TaskRow,
+    detail: Option<&crate::store::definitions::Registry>,
+) -> Result<TaskView, Problem> {
+    let (candidate_users, candidate_roles) = store::candidates(conn, &row.id)?;
+    let instance_id = Uuid::parse_str(&row.instance_id).unwrap_or_default();
+    let instance_row = instances::find(conn, instance_id)?
+        .ok_or_else(|| Problem::new(codes::WORKFLOW_INSTANCE_NOT_FOUND))?;
+    let (mut outcomes, mut form, mut summary) = (None, None, None);
+    if let Some(registry) = detail {
+        let compiled = registry.get(conn, &instance_row.definition, &instance_row.version)?;
+        if let Some(Node::UserTask(spec)) = compiled.node(&row.node) {
+            outcomes = Some(spec.outcomes.clone());
+            form = Some(serde_json::to_value(&spec.form).unwrap_or_default());
+            if let Some(source) = &spec.summary {
+                let instance = instance_row.instance()?;
+                let scope = expr::Scope {
+                    variables: &instance.variables,
+                    extra: &[],
+                };
+                summary = Some(match expr::eval(&compiled, source, &scope) {
+                    Ok(value) => expr::to_json(&value),
+                    Err(error) => Value::String(error.to_string()),
+                });
+            }
+        }
+    }
+    Ok(TaskView {
+        id: Uuid::parse_str(&row.id).unwrap_or_default(),
+        instance_id,
+        definition: instance_row.definition,
+        business_key: instance_row.business_key,
+        node: row.node,
+        name: row.name,
+        state: row.state,
+        assignee: row.assignee,
+        candidate_users,
+        candidate_roles,
+        created_at: utc(row.created_at),
+        due_at: row.due_at.map(utc),
+        ended_at: row.ended_at.map(utc),
+        completed_by: row.completed_by,
+        outcome: row.outcome,
+        comment: row.comment,
+        fields: row.fields.and_then(|f| serde_json::from_str(&f).ok()),
+        outcomes,
+        form,
+        summary,
+    })
+}
+
+/// `GET /v1/tasks` filters. Without `assignee`, `candidate` or `instance`: `assignee=me`.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct TaskQuery {
+    /// `me`, or a user id (workflow admins only).
+    pub assignee: Option<String>,
+    /// `me`: unassigned tasks the caller may claim (as a candidate user or by role).
+    pub candidate: Option<String>,
+    /// `open` (default), `completed`, `withdrawn` or `all`.
+    pub state: Option<String>,
+    /// Only the tasks of this instance.
+    pub instance: Option<Uuid>,
+    /// The cursor: the last id of the previous page.
+    pub after: Option<Uuid>,
+    /// Page size, 1–200 (default 50).
+    pub limit: Option<i64>,
+}
+
+/// A page of tasks.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TaskPage {
+    /// The tasks, oldest first.
+    pub items: Vec<TaskView>,
+    /// The cursor of the next page, if there is one.
+    pub next: Option<Uuid>,
+}
+
+/// `GET /v1/tasks`: the caller's tasks, or those they may claim.
+#[utoipa::path(get, path = "/v1/tasks", tag = "tasks", params(TaskQuery),
+    responses(
+        (status = 200, description = "A page of tasks", body = TaskPage),
+        (status = 400, description = "A bad filter, named", body = meridian_chassis::problem::ProblemBody),
+    ),
+    security(("bearer" = [])))]
+pub async fn list_tasks(
+    who: Authenticated<AnyRole>,
+    query: Query<TaskQuery>,
+    svc: web::Data<Workflow>,
+) -> Result<HttpResponse, Problem> {
+    let query = query.0;
+    let limit = query.limit.unwrap_or(50);
+    if !(1..=200).contains(&limit) {
+        return Err(Problem::field("limit", "must be 1 to 200"));
+    }
+    let me = who.subject.clone();
+    let assignee = match query.assignee.as_deref() {
+        None => None,
+        Some("me") => Some(me.clone()),
+        Some(other) if who.has("workflow-admin") => Some(other.to_owned()),
+        Some(_) => {
+            return Err(Problem::new(codes::FORBIDDEN)
+                .detail("only a workflow admin lists the tasks of someone else"));
+        }
+    };
+    let candidate = match query.candidate.as_deref() {
+        None => None,
+        Some("me") => Some((me.clone(), who.roles.iter().cloned().collect::<Vec<_>>())),
+        Some(_) => return Err(Problem::field("candidate", "must be `me`")),
+    };
+    let state = match query.state.as_deref().unwrap_or("open") {
+        "all" => None,
+        s @ ("open" | "completed" | "withdrawn") => Some(s.to_owned()),
+        _ => {
+            return Err(Problem::field(
+                "state",
+                "must be open, completed, withdrawn or all",
+            ));
+        }
+    };
+    let instance = query.instance.map(|i| i.to_string());
+    let assignee = if assignee.is_none() && candidate.is_none() && instance.is_none() {
+        Some(me)
+    } else {
+        assignee
+    };
+    let filter = Filter {
+        assignee,
+        candidate,
+        state,
+        instance,
+        after: query.after.map(|a| a.to_string()),
+        limit: limit + 1,
+    };
+    let page = svc
+        .db
+        .run(move |conn| -> Result<TaskPage, Problem> {
+            let mut rows = store::list(conn, &filter)?;
+            let more = rows.len() > usize::try_from(limit).unwrap_or(usize::MAX);
+            rows.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
+            let items = rows
+                .into_iter()
+                .map(|row| view(conn, row, None))
+                .collect::<Result<Vec<_>, _>>()?;
+            let next = more.then(|| items.last().map(|t| t.id)).flatten();
+            Ok(TaskPage { items, next })
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(page))
+}
+
+/// `GET /v1/tasks/{id}`: the task with its form, its outcomes and what is being decided.
+#[utoipa::path(get, path = "/v1/tasks/{id}", tag = "tasks",
+    params(("id" = Uuid, Path, description = "Task id")),
+    responses(
+        (status = 200, description = "The task", body = TaskView),
+        (status = 404, description = "No such task", body = meridian_chassis::problem::ProblemBody),
+    ),
+    security(("bearer" = [])))]
+pub async fn get_task(
+    _who: Authenticated<AnyRole>,
+    id: web::Path<Uuid>,
+    svc: web::Data<Workflow>,
+) -> Result<HttpResponse, Problem> {
+    let id = id.into_inner();
+    let registry = svc.registry.clone();
+    let task = svc
+        .db
+        .run(move |conn| -> Result<TaskView, Problem> {
+            let row = store::find(conn, id)?.ok_or_else(|| Problem::new(codes::TASK_NOT_FOUND))?;
+            view(conn, row, Some(&registry))
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(task))
+}
+
+fn actor(who: &Principal) -> Actor {
+    Actor {
+        id: who.subject.clone(),
+        roles: who.roles.iter().cloned().collect(),
+        admin: who.roles.contains(ADMIN),
+    }
+}
+
+/// Runs a step on the task's instance, after checking the task exists and is open.
+async fn on_task<F>(
+    svc: &Workflow,
+    req: &HttpRequest,
+    id: Uuid,
+    who: &Principal,
+    op: F,
+) -> Result<HttpResponse, Problem>
+where
+    F: FnOnce(
+            &crate::definition::Compiled,
+            &mut engine::Instance,
+            &dyn engine::Directory,
+            &Actor,
+            DateTime<Utc>,
+        ) -> Result<Vec<engine::Effect>, engine::EngineError>
+        + Send
+        + 'static,
+{
+    let now = svc.clock.now();
+    let registry = svc.registry.clone();
+    let correlation = correlation(req);
+    let actor = actor(who);
+    let task = svc
+        .db
+        .transaction(move |conn| -> Result<TaskView, Problem> {
+            let row = store::find(conn, id)?.ok_or_else(|| Problem::new(codes::TASK_NOT_FOUND))?;
+            let instance_id = Uuid::parse_str(&row.instance_id).unwrap_or_default();
+            let ctx = Workflow::context(&registry, &actor.id, now, correlation.as_deref());
+            // The instance lock serialises concurrent decisions on its tasks.
+            let result =
+                instances::step(conn, ctx, instance_id, |compiled, instance, directory| {
+                    op(compiled, instance, directory, &actor, now)
+                });
+            match result {
+                Ok(_) => {}
+                Err(StepError::Engine(engine::EngineError::NoTask(_))) => {
+                    return Err(Problem::new(codes::TASK_CLOSED)
+                        .detail(format!("the task is {}", closed_state(conn, id)?)));
+                }
+                Err(error) => return Err(error.into()),
+            }
+            let row = store::find(conn, id)?.ok_or_else(|| Problem::new(codes::TASK_NOT_FOUND))?;
+            view(conn, row, None)
+        })
+        .await?;
+    svc.committed();
+    Ok(HttpResponse::Ok().json(task))
+}
+
+fn closed_state(
+    conn: &mut meridian_chassis::db::AnyConnection,
+    id: Uuid,
+) -> Result<String, Problem> {
+    Ok(store::find(conn, id)?.map_or_else(|| "gone".to_owned(), |row| row.state))
+}
+
+/// `POST /v1/tasks/{id}/claim`: a candidate takes an unassigned task.
+#[utoipa::path(post, path = "/v1/tasks/{id}/claim", tag = "tasks",
+    params(("id" = Uuid, Path, description = "Task id")),
+    responses(
+        (status = 200, description = "Claimed", body = TaskView),
+        (status = 403, description = "Not a candidate, or excluded by segregation of duties", body = meridian_chassis::problem::ProblemBody),
+        (status = 404, description = "No such task", body = meridian_chassis::problem::ProblemBody),
+        (status = 409, description = "Already completed or withdrawn", body = meridian_chassis::problem::ProblemBody),
+    ),
+    security(("bearer" = [])))]
+pub async fn claim_task(
+    who: Authenticated<AnyRole>,
+    req: HttpRequest,
+    id: web::Path<Uuid>,
+    svc: web::Data<Workflow>,
+) -> Result<HttpResponse, Problem> {
+    let id = id.into_inner();
+    on_task(&svc, &req, id, &who, move |_, instance, _, actor, _| {
+        engine::assign(instance, id, actor, None)
+    })
+    .await
+}
+
+/// The body of `POST /v1/tasks/{id}/complete`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CompleteTask {
+    /// One of the task's outcomes, e.g. `approved`.
+    pub outcome: String,
+    /// A comment, recorded with the decision.
+    pub comment: Option<String>,
+    /// The form's fields.
+    #[serde(default)]
+    #[schema(value_type = Object)]
+    pub fields: serde_json::Map<String, Value>,
+}
+
+/// `POST /v1/tasks/{id}/complete`: decides the task.
+#[utoipa::path(post, path = "/v1/tasks/{id}/complete", tag = "tasks",
+    params(("id" = Uuid, Path, description = "Task id")), request_body = CompleteTask,
+    responses(
+        (status = 200, description = "Completed", body = TaskView),
+        (status = 400, description = "A bad outcome or form field, named", body = meridian_chassis::problem::ProblemBody),
+        (status = 403, description = "Not the assignee or a candidate, or excluded by segregation of duties", body = meridian_chassis::problem::ProblemBody),
+        (status = 404, description = "No such task", body = meridian_chassis::problem::ProblemBody),
+        (status = 409, description = "Already completed or withdrawn", body = meridian_chassis::problem::ProblemBody),
+    ),
+    security(("bearer" = [])))]
+pub async fn complete_task(
+    who: Authenticated<AnyRole>,
+    req: HttpRequest,
+    id: web::Path<Uuid>,
+    body: Json<CompleteTask>,
+    svc: web::Data<Workflow>,
+) -> Result<HttpResponse, Problem> {
+    let body = body.0;
+    if body.comment.as_ref().is_some_and(|c| c.len() > 5000) {
+        return Err(Problem::field("comment", "must be at most 5000 characters"));
+    }
+    let id = id.into_inner();
+    on_task(
+        &svc,
+        &req,
+        id,
+        &who,
+        move |compiled, instance, directory, actor, now| {
+            engine::complete(
+                compiled,
+                instance,
+                id,
+                actor,
+                &body.outcome,
+                body.comment,
+                body.fields,
+                now,
+                directory,
+            )
+        },
+    )
+    .await
+}
+
+/// The body of `POST /v1/tasks/{id}/delegate`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DelegateTask {
+    /// The user who gets the task.
+    pub to: String,
+}
+
+/// `POST /v1/tasks/{id}/delegate`: the assignee (or a candidate of an unassigned task) hands
+/// the task to someone else; never to someone segregation of duties excludes.
+#[utoipa::path(post, path = "/v1/tasks/{id}/delegate", tag = "tasks",
+    params(("id" = Uuid, Path, description = "Task id")), request_body = DelegateTask,
+    responses(
+        (status = 200, description = "Delegated", body = TaskView),
+        (status = 403, description = "Not the assignee, or the delegate is excluded", body = meridian_chassis::problem::ProblemBody),
+        (status = 404, description = "No such task", body = meridian_chassis::problem::ProblemBody),
+        (status = 409, description = "Already completed or withdrawn", body = meridian_chassis::problem::ProblemBody),
+    ),
+    security(("bearer" = [])))]
+pub async fn delegate_task(
+    who: Authenticated<AnyRole>,
+    req: HttpRequest,
+    id: web::Path<Uuid>,
+    body: Json<DelegateTask>,
+    svc: web::Data<Workflow>,
+) -> Result<HttpResponse, Problem> {
+    let to = body.0.to;
+    if to.trim().is_empty() || to.len() > 200 {
+        return Err(Problem::field("to", "must be 1 to 200 characters"));
+    }
+    let id = id.into_inner();
+    on_task(&svc, &req, id, &who, move |_, instance, _, actor, _| {
+        engine::assign(instance, id, actor, Some(&to))
+    })
+    .await
+}

@@ -1,0 +1,193 @@
+//! What the workflow service consumes: replies to its service tasks' commands
+//! ([`meridian_proto::workflow::v1::CommandReply`], correlated by the command's correlation id)
+//! and the events its message nodes and event gateways wait for (correlated by subject). Each
+//! message is applied once (inbox), in the same transaction as the steps it causes.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use meridian_chassis::bus::{Bus, Envelope, HandleError, Subscription};
+use meridian_chassis::inbox;
+use meridian_proto::Message;
+use meridian_proto::workflow::v1::CommandReply;
+use serde_json::{Value as Json, json};
+use uuid::Uuid;
+
+use crate::Workflow;
+use crate::definition::{Compiled, Node};
+use crate::engine::{self, EngineError};
+use crate::store::instances::{self, StepError};
+
+/// The inbox name of this consumer.
+pub const CONSUMER: &str = "workflow.events";
+
+/// The actor of steps caused by bus messages.
+pub const ACTOR: &str = "system:bus";
+
+/// The routing keys a set of definitions needs: their replies and awaited events.
+pub fn bindings<'a>(definitions: impl IntoIterator<Item = &'a Compiled>) -> Vec<String> {
+    let mut keys = BTreeSet::new();
+    for compiled in definitions {
+        for node in &compiled.definition.nodes {
+            match node {
+                Node::ServiceTask(task) => {
+                    keys.insert(task.reply.clone());
+                }
+                Node::Message { event, .. } => {
+                    keys.insert(event.clone());
+                }
+                Node::EventGateway { branches, .. } => {
+                    keys.extend(
+                        branches
+                            .iter()
+                            .filter_map(|b| b.message.as_ref())
+                            .map(|m| m.event.clone()),
+                    );
+                }
+                _ => {}
+            }
+        }
+    }
+    keys.into_iter().collect()
+}
+
+/// The instance a command's correlation id (`instance:token:attempt`) belongs to.
+fn instance_of(correlation_id: &str) -> Option<Uuid> {
+    let mut parts = correlation_id.split(':');
+    let instance = Uuid::parse_str(parts.next()?).ok()?;
+    parts.next()?.parse::<u32>().ok()?;
+    parts.next()?.parse::<u32>().ok()?;
+    parts.next().is_none().then_some(instance)
+}
+
+/// A decoded message: a reply, or an event to correlate by subject.
+enum Inbound {
+    Reply {
+        instance: Uuid,
+        correlation_id: String,
+        result: Result<Json, String>,
+    },
+    Event,
+}
+
+fn decode(envelope: &Envelope) -> Result<Inbound, HandleError> {
+    let reply = envelope
+        .correlation_id
+        .as_deref()
+        .and_then(instance_of)
+        .and_then(|_| CommandReply::decode(envelope.payload.as_slice()).ok())
+        .filter(|reply| !reply.correlation_id.is_empty());
+    let Some(reply) = reply else {
+        return Ok(Inbound::Event);
+    };
+    let instance = instance_of(&reply.correlation_id).ok_or_else(|| {
+        HandleError::Malformed(format!("bad correlation id {}", reply.correlation_id))
+    })?;
+    let result = if reply.ok {
+        let output = if reply.output_json.is_empty() {
+            json!({})
+        } else {
+            serde_json::from_str(&reply.output_json)
+                .map_err(|e| HandleError::Malformed(format!("output_json: {e}")))?
+        };
+        Ok(output)
+    } else {
+        Err(reply.error)
+    };
+    Ok(Inbound::Reply {
+        instance,
+        correlation_id: reply.correlation_id,
+        result,
+    })
+}
+
+/// Applies one message.
+///
+/// # Errors
+/// [`HandleError::Malformed`] for a reply that does not decode; [`HandleError::Transient`] when
+/// the database fails.
+pub async fn apply(svc: &Workflow, envelope: Envelope) -> Result<(), HandleError> {
+    let inbound = decode(&envelope)?;
+    let now = svc.clock.now();
+    let registry = svc.registry.clone();
+    let message_id = envelope.id.to_string();
+    let event_type = envelope.event_type.clone();
+    let subject = envelope.subject.clone();
+    let correlation = envelope.correlation_id.clone();
+    let payload = json!({
+        "event_id": message_id,
+        "type": event_type,
+        "subject": subject,
+        "time": envelope.time,
+        "actor": envelope.actor,
+    });
+    svc.db
+        .transaction(move |conn| -> Result<(), StepError> {
+            if !inbox::claim(conn, CONSUMER, &message_id, now)? {
+                return Ok(());
+            }
+            let ctx = Workflow::context(&registry, ACTOR, now, correlation.as_deref());
+            let outcome = match inbound {
+                Inbound::Reply {
+                    instance,
+                    correlation_id,
+                    result,
+                } => instances::step(conn, ctx, instance, |compiled, state, directory| {
+                    engine::reply(compiled, state, &correlation_id, result, now, directory)
+                })
+                .map(|_| ()),
+                Inbound::Event => {
+                    for instance in instances::subscribed(conn, &event_type, &subject)? {
+                        let payload = payload.clone();
+                        match instances::step(conn, ctx, instance, |compiled, state, directory| {
+                            engine::message(
+                                compiled,
+                                state,
+                                &event_type,
+                                &subject,
+                                payload,
+                                now,
+                                directory,
+                            )
+                        }) {
+                            Ok(_) | Err(StepError::NotFound | StepError::Engine(_)) => {}
+                            Err(error) => return Err(error),
+                        }
+                    }
+                    Ok(())
+                }
+            };
+            match outcome {
+                // A late or repeated reply, or an instance that has ended: nothing waits for it.
+                Ok(())
+                | Err(
+                    StepError::NotFound
+                    | StepError::Engine(EngineError::Nothing(_) | EngineError::NotRunning(_)),
+                ) => Ok(()),
+                Err(error) => Err(error),
+            }
+        })
+        .await
+        .map_err(|e| HandleError::Transient(e.to_string()))?;
+    svc.committed();
+    Ok(())
+}
+
+/// Starts consuming the replies and events the deployed definitions need.
+pub fn start(bus: &Bus, queue_prefix: &str, svc: Workflow, bindings: Vec<String>) {
+    if bindings.is_empty() {
+        return;
+    }
+    let subscription = Subscription {
+        queue: format!("{queue_prefix}workflow"),
+        bindings,
+    };
+    let svc = Arc::new(svc);
+    bus.consume(
+        subscription,
+        Arc::new(move |envelope: Envelope| {
+            let svc = svc.clone();
+            async move { apply(&svc, envelope).await }
+        }),
+    );
+}

@@ -1,0 +1,131 @@
+//! Task queries: the inbox of a person, and one task.
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+use meridian_chassis::db::AnyConnection;
+use uuid::Uuid;
+
+use super::schema::{wf_task_candidates, wf_tasks};
+
+/// A task row.
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = wf_tasks)]
+pub struct TaskRow {
+    /// Id.
+    pub id: String,
+    /// Instance.
+    pub instance_id: String,
+    /// The user task node.
+    pub node: String,
+    /// Its name.
+    pub name: String,
+    /// `open`, `completed` or `withdrawn`.
+    pub state: String,
+    /// Assignee.
+    pub assignee: Option<String>,
+    /// JSON array of excluded users.
+    pub forbidden: String,
+    /// Created.
+    pub created_at: NaiveDateTime,
+    /// Due.
+    pub due_at: Option<NaiveDateTime>,
+    /// Completed or withdrawn.
+    pub ended_at: Option<NaiveDateTime>,
+    /// By whom.
+    pub completed_by: Option<String>,
+    /// The outcome.
+    pub outcome: Option<String>,
+    /// The comment.
+    pub comment: Option<String>,
+    /// The form's fields, JSON.
+    pub fields: Option<String>,
+}
+
+/// Which tasks to list.
+#[derive(Debug, Clone, Default)]
+pub struct Filter {
+    /// Assigned to this user.
+    pub assignee: Option<String>,
+    /// Unassigned and claimable by this user with these roles.
+    pub candidate: Option<(String, Vec<String>)>,
+    /// In this state.
+    pub state: Option<String>,
+    /// Of this instance.
+    pub instance: Option<String>,
+    /// After this id (cursor).
+    pub after: Option<String>,
+    /// At most.
+    pub limit: i64,
+}
+
+/// Tasks matching `filter`, oldest first (ids are time-ordered).
+///
+/// # Errors
+/// A query failing.
+pub fn list(conn: &mut AnyConnection, filter: &Filter) -> QueryResult<Vec<TaskRow>> {
+    let mut query = wf_tasks::table
+        .select(TaskRow::as_select())
+        .order(wf_tasks::id.asc())
+        .limit(filter.limit)
+        .into_boxed::<<AnyConnection as diesel::Connection>::Backend>();
+    if let Some(assignee) = &filter.assignee {
+        query = query.filter(wf_tasks::assignee.eq(assignee.clone()));
+    }
+    if let Some((user, roles)) = &filter.candidate {
+        let by_user = wf_task_candidates::table
+            .filter(wf_task_candidates::kind.eq("user"))
+            .filter(wf_task_candidates::name.eq(user.clone()))
+            .select(wf_task_candidates::task_id);
+        let by_role = wf_task_candidates::table
+            .filter(wf_task_candidates::kind.eq("role"))
+            .filter(wf_task_candidates::name.eq_any(roles.clone()))
+            .select(wf_task_candidates::task_id);
+        query = query.filter(wf_tasks::assignee.is_null()).filter(
+            wf_tasks::id
+                .eq_any(by_user)
+                .or(wf_tasks::id.eq_any(by_role)),
+        );
+    }
+    if let Some(state) = &filter.state {
+        query = query.filter(wf_tasks::state.eq(state.clone()));
+    }
+    if let Some(instance) = &filter.instance {
+        query = query.filter(wf_tasks::instance_id.eq(instance.clone()));
+    }
+    if let Some(after) = &filter.after {
+        query = query.filter(wf_tasks::id.gt(after.clone()));
+    }
+    query.load(conn)
+}
+
+/// One task.
+///
+/// # Errors
+/// A query failing.
+pub fn find(conn: &mut AnyConnection, id: Uuid) -> QueryResult<Option<TaskRow>> {
+    wf_tasks::table
+        .find(id.to_string())
+        .select(TaskRow::as_select())
+        .first(conn)
+        .optional()
+}
+
+/// A task's candidates: (users, roles).
+///
+/// # Errors
+/// A query failing.
+pub fn candidates(conn: &mut AnyConnection, id: &str) -> QueryResult<(Vec<String>, Vec<String>)> {
+    let rows: Vec<(String, String)> = wf_task_candidates::table
+        .filter(wf_task_candidates::task_id.eq(id))
+        .order((
+            wf_task_candidates::kind.asc(),
+            wf_task_candidates::name.asc(),
+        ))
+        .select((wf_task_candidates::kind, wf_task_candidates::name))
+        .load(conn)?;
+    let (users, roles): (Vec<_>, Vec<_>) = rows.into_iter().partition(|(kind, _)| kind == "user");
+    Ok((
+        users.into_iter().map(|(_, n)| n).collect(),
+        roles.into_iter().map(|(_, n)| n).collect(),
+    ))
+}
