@@ -118,22 +118,27 @@ pub fn deploy(
     now: DateTime<Utc>,
 ) -> QueryResult<bool> {
     let id = &compiled.definition.id;
-    let newest: Option<String> = wf_definitions::table
+    let newest: Option<(String, NaiveDateTime)> = wf_definitions::table
         .filter(wf_definitions::id.eq(id))
         .order((
             wf_definitions::deployed_at.desc(),
             wf_definitions::version.desc(),
         ))
-        .select(wf_definitions::version)
+        .select((wf_definitions::version, wf_definitions::deployed_at))
         .first(conn)
         .optional()?;
     registry.insert(compiled.clone());
-    if newest.as_deref() == Some(compiled.version.as_str()) {
+    if newest.as_ref().map(|(v, _)| v.as_str()) == Some(compiled.version.as_str()) {
         return Ok(false);
     }
+    // Strictly after the current newest, whatever the clock says.
+    let at = match newest {
+        Some((_, last)) if last >= now.naive_utc() => last + chrono::Duration::microseconds(1),
+        _ => now.naive_utc(),
+    };
     let updated = diesel::update(wf_definitions::table.find((id, &compiled.version)))
         .set((
-            wf_definitions::deployed_at.eq(now.naive_utc()),
+            wf_definitions::deployed_at.eq(at),
             wf_definitions::deployed_by.eq(by),
             wf_definitions::origin.eq(origin),
         ))
@@ -147,7 +152,7 @@ pub fn deploy(
                 wf_definitions::source.eq(&compiled.source),
                 wf_definitions::origin.eq(origin),
                 wf_definitions::deployed_by.eq(by),
-                wf_definitions::deployed_at.eq(now.naive_utc()),
+                wf_definitions::deployed_at.eq(at),
             ))
             .execute(conn)?;
     }
