@@ -76,3 +76,10 @@ psql -q -h 127.0.0.1 -U postgres -d postgres -c "DROP DATABASE IF EXISTS $db WIT
 
 # The workflow interpreter in memory on one core, and the state one instance keeps.
 cargo bench -p meridian-workflow --bench interpreter -- "$PWD/$out/workflow-interpreter.md"
+
+# The durable workflow engine on PostgreSQL, every step committed.
+wf=meridian_bench_workflow
+psql -q -h 127.0.0.1 -U postgres -d postgres -c "DROP DATABASE IF EXISTS $wf WITH (FORCE)" -c "CREATE DATABASE $wf"
+cargo bench -p meridian-workflow --bench durable -- \
+  "postgres://postgres@127.0.0.1:5432/$wf?sslmode=disable" "$PWD/$out/workflow-durable.md"
+psql -q -h 127.0.0.1 -U postgres -d postgres -c "DROP DATABASE IF EXISTS $wf WITH (FORCE)"

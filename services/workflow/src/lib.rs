@@ -13,15 +13,59 @@ pub mod store;
 
 use std::sync::Arc;
 
+use chrono::{DateTime, Utc};
 use meridian_chassis::Clock;
-use meridian_chassis::db::Db;
+use meridian_chassis::batch::Batcher;
+use meridian_chassis::db::{AnyConnection, Db};
 use meridian_chassis::outbox::Waker;
 
 pub use config::WorkflowConfig;
 
-use crate::engine::{Directory, NoDirectory};
+use crate::engine::{Directory, Effect, EngineError, Instance, NoDirectory, Start};
 use crate::store::definitions::Registry;
-use crate::store::instances::StepContext;
+use crate::store::instances::{StepContext, StepError, Writes};
+
+/// What a step does to an instance (run again on its own if its batch fails, so `Fn`).
+pub type StepOp = Arc<
+    dyn Fn(&definition::Compiled, &mut Instance, &dyn Directory) -> Result<Vec<Effect>, EngineError>
+        + Send
+        + Sync,
+>;
+
+/// What a step is about.
+#[derive(Clone)]
+pub enum Target {
+    /// A new instance of the newest version of a definition.
+    Start {
+        /// The definition's id.
+        definition: String,
+        /// The instance to start.
+        request: Start,
+    },
+    /// A stored instance.
+    Instance {
+        /// Its id.
+        id: uuid::Uuid,
+        /// The change.
+        op: StepOp,
+    },
+}
+
+/// One step, queued for group commit.
+#[derive(Clone)]
+pub struct StepJob {
+    /// On what.
+    pub target: Target,
+    /// Who.
+    pub actor: String,
+    /// When.
+    pub now: DateTime<Utc>,
+    /// The request's trace id.
+    pub correlation: Option<String>,
+}
+
+/// The answer to one step: the instance after it, or why not.
+pub type StepResult = Result<Instance, StepError>;
 
 /// The service's name.
 pub const NAME: &str = "workflow";
@@ -41,6 +85,8 @@ pub struct Workflow {
     pub registry: Registry,
     /// Wakes the timer scheduler (a step may have set an earlier timer).
     pub timers: Arc<tokio::sync::Notify>,
+    /// Commits concurrent steps together (group commit).
+    pub steps: Batcher<StepJob, StepResult, StepError>,
 }
 
 impl std::fmt::Debug for Workflow {
@@ -56,14 +102,29 @@ static DIRECTORY: NoDirectory = NoDirectory;
 impl Workflow {
     /// The service on `db`.
     pub fn new(db: Db, clock: Arc<dyn Clock>, config: WorkflowConfig, waker: Waker) -> Self {
+        let registry = Registry::default();
+        let steps = Batcher::new("workflow-step", db.clone(), run_steps(registry.clone()));
         Self {
             db,
             clock,
             config,
             waker,
-            registry: Registry::default(),
+            registry,
             timers: Arc::new(tokio::sync::Notify::new()),
+            steps,
         }
+    }
+
+    /// Runs one step with group commit, then wakes the relay and the scheduler.
+    ///
+    /// # Errors
+    /// The step's own refusal, or the database failing.
+    pub async fn run_step(&self, job: StepJob) -> StepResult {
+        let result = self.steps.submit(job).await.and_then(|r| r);
+        if result.is_ok() {
+            self.committed();
+        }
+        result
     }
 
     /// The context of a step by `actor` now.
@@ -143,6 +204,47 @@ pub async fn deploy_folder(
         })
         .await?;
     Ok(ids)
+}
+
+/// The batch function of [`Workflow::steps`]: every step of the batch in one transaction, its
+/// writes flushed together; a step the engine refuses writes nothing and gets its error.
+fn run_steps(
+    registry: Registry,
+) -> impl Fn(&mut AnyConnection, &[StepJob]) -> Result<Vec<StepResult>, StepError> + Send + Sync + 'static
+{
+    move |conn, jobs| {
+        let mut writes = Writes::default();
+        let mut out = Vec::with_capacity(jobs.len());
+        for job in jobs {
+            let ctx = Workflow::context(&registry, &job.actor, job.now, job.correlation.as_deref());
+            let result = match &job.target {
+                Target::Start {
+                    definition,
+                    request,
+                } => match registry.newest(conn, definition)? {
+                    None => Err(StepError::NotFound),
+                    Some(compiled) => store::instances::start_into(
+                        conn,
+                        ctx,
+                        &compiled,
+                        request.clone(),
+                        None,
+                        &mut writes,
+                    ),
+                },
+                Target::Instance { id, op } => {
+                    store::instances::step_into(conn, ctx, *id, |c, i, d| op(c, i, d), &mut writes)
+                }
+            };
+            match result {
+                Ok(instance) => out.push(Ok(instance)),
+                Err(error @ (StepError::NotFound | StepError::Engine(_))) => out.push(Err(error)),
+                Err(error) => return Err(error),
+            }
+        }
+        writes.flush(conn)?;
+        Ok(out)
+    }
 }
 
 fn directory() -> &'static dyn Directory {

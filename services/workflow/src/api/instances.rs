@@ -12,9 +12,11 @@ use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 use super::{WorkflowAdmin, correlation, utc};
-use crate::Workflow;
+use std::sync::Arc;
+
 use crate::engine::{self, Instance, Start};
 use crate::store::instances::{self as store, HistoryRow, InstanceRow, StepError};
+use crate::{StepJob, Target, Workflow};
 
 /// The body of `POST /v1/instances`.
 #[derive(Debug, Deserialize, ToSchema)]
@@ -169,27 +171,27 @@ pub async fn start_instance(
         ));
     }
     let now = svc.clock.now();
-    let registry = svc.registry.clone();
     let actor = who.subject.clone();
-    let correlation = correlation(&req);
-    let view = svc
-        .db
-        .transaction(move |conn| -> Result<InstanceView, Problem> {
-            let compiled = registry
-                .newest(conn, &body.definition)?
-                .ok_or_else(|| Problem::new(codes::WORKFLOW_DEFINITION_NOT_FOUND))?;
-            let ctx = Workflow::context(&registry, &actor, now, correlation.as_deref());
-            let request = Start {
+    let job = StepJob {
+        target: Target::Start {
+            definition: body.definition,
+            request: Start {
                 id: Uuid::now_v7(),
                 business_key: body.business_key,
                 initiator: actor.clone(),
                 variables: body.variables,
-            };
-            let instance = store::start(conn, ctx, &compiled, request, None)?;
-            read(conn, instance.id, false)
-        })
-        .await?;
-    svc.committed();
+            },
+        },
+        actor,
+        now,
+        correlation: correlation(&req),
+    };
+    let instance = svc.run_step(job).await.map_err(|error| match error {
+        StepError::NotFound => Problem::new(codes::WORKFLOW_DEFINITION_NOT_FOUND),
+        other => Problem::from(other),
+    })?;
+    let id = instance.id;
+    let view = svc.db.run(move |conn| read(conn, id, false)).await?;
     let mut response = HttpResponse::Created().json(&view);
     if let Ok(location) = HeaderValue::from_str(&format!("/v1/instances/{}", view.id)) {
         response.headers_mut().insert(header::LOCATION, location);
@@ -289,7 +291,7 @@ pub(crate) async fn act<F>(
     op: F,
 ) -> Result<HttpResponse, Problem>
 where
-    F: FnOnce(
+    F: Fn(
             &crate::definition::Compiled,
             &mut Instance,
             &dyn engine::Directory,
@@ -297,26 +299,27 @@ where
             DateTime<Utc>,
         ) -> Result<Vec<engine::Effect>, engine::EngineError>
         + Send
+        + Sync
         + 'static,
 {
     let now = svc.clock.now();
-    let registry = svc.registry.clone();
-    let correlation = correlation(req);
-    let view = svc
-        .db
-        .transaction(move |conn| -> Result<InstanceView, Problem> {
-            let ctx = Workflow::context(&registry, &actor, now, correlation.as_deref());
-            store::step(conn, ctx, id, |compiled, instance, directory| {
-                op(compiled, instance, directory, &actor, now)
-            })
-            .map_err(|error| match error {
-                StepError::NotFound => Problem::new(codes::WORKFLOW_INSTANCE_NOT_FOUND),
-                other => Problem::from(other),
-            })?;
-            read(conn, id, false)
-        })
-        .await?;
-    svc.committed();
+    let who = actor.clone();
+    let job = StepJob {
+        target: Target::Instance {
+            id,
+            op: Arc::new(move |compiled, instance, directory| {
+                op(compiled, instance, directory, &who, now)
+            }),
+        },
+        actor,
+        now,
+        correlation: correlation(req),
+    };
+    svc.run_step(job).await.map_err(|error| match error {
+        StepError::NotFound => Problem::new(codes::WORKFLOW_INSTANCE_NOT_FOUND),
+        other => Problem::from(other),
+    })?;
+    let view = svc.db.run(move |conn| read(conn, id, false)).await?;
     Ok(HttpResponse::Ok().json(view))
 }
 

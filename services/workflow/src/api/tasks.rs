@@ -11,11 +11,13 @@ use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 use super::{correlation, utc};
-use crate::Workflow;
+use std::sync::Arc;
+
 use crate::definition::Node;
 use crate::engine::{self, Actor, expr};
 use crate::store::instances::{self as instances, StepError};
 use crate::store::tasks::{self as store, Filter, TaskRow};
+use crate::{StepJob, Target, Workflow};
 
 /// A task.
 #[derive(Debug, Serialize, ToSchema)]
@@ -254,7 +256,7 @@ fn actor(who: &Principal) -> Actor {
     }
 }
 
-/// Runs a step on the task's instance, after checking the task exists and is open.
+/// Runs a step on the task's instance (group commit), then answers with the task.
 async fn on_task<F>(
     svc: &Workflow,
     req: &HttpRequest,
@@ -263,7 +265,7 @@ async fn on_task<F>(
     op: F,
 ) -> Result<HttpResponse, Problem>
 where
-    F: FnOnce(
+    F: Fn(
             &crate::definition::Compiled,
             &mut engine::Instance,
             &dyn engine::Directory,
@@ -271,44 +273,49 @@ where
             DateTime<Utc>,
         ) -> Result<Vec<engine::Effect>, engine::EngineError>
         + Send
+        + Sync
         + 'static,
 {
     let now = svc.clock.now();
-    let registry = svc.registry.clone();
-    let correlation = correlation(req);
     let actor = actor(who);
+    let instance_id = svc
+        .db
+        .run(move |conn| -> Result<Uuid, Problem> {
+            let row = store::find(conn, id)?.ok_or_else(|| Problem::new(codes::TASK_NOT_FOUND))?;
+            Ok(Uuid::parse_str(&row.instance_id).unwrap_or_default())
+        })
+        .await?;
+    let job = StepJob {
+        target: Target::Instance {
+            id: instance_id,
+            op: Arc::new({
+                let actor = actor.clone();
+                move |compiled, instance, directory| op(compiled, instance, directory, &actor, now)
+            }),
+        },
+        actor: actor.id.clone(),
+        now,
+        correlation: correlation(req),
+    };
+    // The instance lock serialises concurrent decisions on its tasks.
+    let closed = match svc.run_step(job).await {
+        Ok(_) => false,
+        Err(StepError::Engine(engine::EngineError::NoTask(_))) => true,
+        Err(error) => return Err(error.into()),
+    };
     let task = svc
         .db
-        .transaction(move |conn| -> Result<TaskView, Problem> {
+        .run(move |conn| -> Result<TaskView, Problem> {
             let row = store::find(conn, id)?.ok_or_else(|| Problem::new(codes::TASK_NOT_FOUND))?;
-            let instance_id = Uuid::parse_str(&row.instance_id).unwrap_or_default();
-            let ctx = Workflow::context(&registry, &actor.id, now, correlation.as_deref());
-            // The instance lock serialises concurrent decisions on its tasks.
-            let result =
-                instances::step(conn, ctx, instance_id, |compiled, instance, directory| {
-                    op(compiled, instance, directory, &actor, now)
-                });
-            match result {
-                Ok(_) => {}
-                Err(StepError::Engine(engine::EngineError::NoTask(_))) => {
-                    return Err(Problem::new(codes::TASK_CLOSED)
-                        .detail(format!("the task is {}", closed_state(conn, id)?)));
-                }
-                Err(error) => return Err(error.into()),
+            if closed {
+                return Err(
+                    Problem::new(codes::TASK_CLOSED).detail(format!("the task is {}", row.state))
+                );
             }
-            let row = store::find(conn, id)?.ok_or_else(|| Problem::new(codes::TASK_NOT_FOUND))?;
             view(conn, row, None)
         })
         .await?;
-    svc.committed();
     Ok(HttpResponse::Ok().json(task))
-}
-
-fn closed_state(
-    conn: &mut meridian_chassis::db::AnyConnection,
-    id: Uuid,
-) -> Result<String, Problem> {
-    Ok(store::find(conn, id)?.map_or_else(|| "gone".to_owned(), |row| row.state))
 }
 
 /// `POST /v1/tasks/{id}/claim`: a candidate takes an unassigned task.
@@ -383,8 +390,8 @@ pub async fn complete_task(
                 id,
                 actor,
                 &body.outcome,
-                body.comment,
-                body.fields,
+                body.comment.clone(),
+                body.fields.clone(),
                 now,
                 directory,
             )

@@ -169,8 +169,9 @@ pub fn start(
     request: Start,
     parent: Option<Uuid>,
 ) -> Result<Instance, StepError> {
-    let (mut instance, effects) = engine::start(compiled, request, ctx.now, ctx.directory)?;
-    save(conn, ctx, compiled, None, &mut instance, effects, parent)?;
+    let mut writes = Writes::default();
+    let instance = start_into(conn, ctx, compiled, request, parent, &mut writes)?;
+    writes.flush(conn)?;
     Ok(instance)
 }
 
@@ -184,19 +185,88 @@ pub fn step(
     id: Uuid,
     op: impl FnOnce(&Compiled, &mut Instance, &dyn Directory) -> Result<Vec<Effect>, EngineError>,
 ) -> Result<Instance, StepError> {
-    let row = load_for_update(conn, id)?.ok_or(StepError::NotFound)?;
-    let compiled = ctx.registry.get(conn, &row.definition, &row.version)?;
-    let mut instance = row.instance()?;
-    let before = instance.clone();
+    let mut writes = Writes::default();
+    let instance = step_into(conn, ctx, id, op, &mut writes)?;
+    writes.flush(conn)?;
+    Ok(instance)
+}
+
+/// As [`start`], into `writes` (flushed by the caller, in the same transaction).
+///
+/// # Errors
+/// As [`start`].
+pub fn start_into(
+    conn: &mut AnyConnection,
+    ctx: StepContext<'_>,
+    compiled: &Compiled,
+    request: Start,
+    parent: Option<Uuid>,
+    writes: &mut Writes,
+) -> Result<Instance, StepError> {
+    let (mut instance, effects) = engine::start(compiled, request, ctx.now, ctx.directory)?;
+    writes.states.insert(
+        instance.id,
+        Entry {
+            stored: None,
+            current: instance.clone(),
+            parent,
+        },
+    );
+    record(conn, ctx, compiled, None, &mut instance, effects, writes)?;
+    Ok(instance)
+}
+
+/// As [`step`], into `writes` (flushed by the caller, in the same transaction). Several steps
+/// on one instance in one `writes` see each other's state.
+///
+/// # Errors
+/// As [`step`].
+pub fn step_into(
+    conn: &mut AnyConnection,
+    ctx: StepContext<'_>,
+    id: Uuid,
+    op: impl FnOnce(&Compiled, &mut Instance, &dyn Directory) -> Result<Vec<Effect>, EngineError>,
+    writes: &mut Writes,
+) -> Result<Instance, StepError> {
+    let (definition, version) = match writes.states.get(&id) {
+        Some(entry) => (
+            entry.current.definition.clone(),
+            entry.current.version.clone(),
+        ),
+        None => {
+            let row = load_for_update(conn, id)?.ok_or(StepError::NotFound)?;
+            let instance = row.instance()?;
+            let parent = row
+                .parent_id
+                .as_deref()
+                .and_then(|p| Uuid::parse_str(p).ok());
+            writes.states.insert(
+                id,
+                Entry {
+                    stored: Some(instance.clone()),
+                    current: instance,
+                    parent,
+                },
+            );
+            (row.definition, row.version)
+        }
+    };
+    let compiled = ctx.registry.get(conn, &definition, &version)?;
+    let before = writes
+        .states
+        .get(&id)
+        .map(|e| e.current.clone())
+        .ok_or(StepError::NotFound)?;
+    let mut instance = before.clone();
     let effects = op(&compiled, &mut instance, ctx.directory)?;
-    save(
+    record(
         conn,
         ctx,
         &compiled,
         Some(&before),
         &mut instance,
         effects,
-        None,
+        writes,
     )?;
     Ok(instance)
 }
@@ -211,36 +281,74 @@ fn timestamp(at: DateTime<Utc>) -> Option<Timestamp> {
     })
 }
 
-/// Writes the instance and the consequences of `effects`.
+/// An instance touched in this transaction: as stored, and as it is now.
+#[derive(Debug)]
+struct Entry {
+    stored: Option<Instance>,
+    current: Instance,
+    parent: Option<Uuid>,
+}
+
+/// A task row as it will be written (inserted or updated whole).
+#[derive(Debug, Clone)]
+struct TaskWrite {
+    instance_id: String,
+    task: Task,
+    name: String,
+    state: &'static str,
+    created_at: DateTime<Utc>,
+    ended_at: Option<DateTime<Utc>>,
+    completed_by: Option<String>,
+    outcome: Option<String>,
+    comment: Option<String>,
+    fields: Option<String>,
+}
+
+/// A history row: id, instance, at, actor, kind, node, details.
+type HistoryWrite = (String, String, NaiveDateTime, String, &'static str, Option<String>, String);
+
+/// An audit row: actor, action, instance, after, before, at.
+type AuditWrite = (String, String, String, Json, Option<Json>, DateTime<Utc>);
+
+/// Everything the steps of one transaction write, flushed with one statement per table.
+#[derive(Debug, Default)]
+pub struct Writes {
+    states: std::collections::HashMap<Uuid, Entry>,
+    order: Vec<Uuid>,
+    updated_at: Option<DateTime<Utc>>,
+    tasks: Vec<TaskWrite>,
+    candidates: Vec<(String, &'static str, String)>,
+    decisions: Vec<(String, String, i32, String, String)>,
+    history: Vec<HistoryWrite>,
+    audits: Vec<AuditWrite>,
+    envelopes: Vec<Envelope>,
+}
+
+/// Records the instance's new state and what `effects` cause, to be written by
+/// [`Writes::flush`].
 #[expect(clippy::too_many_lines, reason = "one arm per effect, in one place")]
-fn save(
+fn record(
     conn: &mut AnyConnection,
     ctx: StepContext<'_>,
     compiled: &Compiled,
     before: Option<&Instance>,
     instance: &mut Instance,
     mut effects: Vec<Effect>,
-    parent: Option<Uuid>,
+    writes: &mut Writes,
 ) -> Result<(), StepError> {
     // Children first: starting one changes the parent's state (the token waits for it).
-    let mut children = Vec::new();
-    for effect in &effects {
-        if let Effect::StartChild {
+    let mut started_children = Vec::new();
+    for effect in effects.clone() {
+        let Effect::StartChild {
             token,
             definition,
             variables,
         } = effect
-        {
-            children.push((*token, definition.clone(), variables.clone()));
-        }
-    }
-    let mut child_incidents = Vec::new();
-    let mut started_children = Vec::new();
-    for (token, definition, variables) in children {
-        match ctx.registry.newest(conn, &definition)? {
-            None => {
-                child_incidents.push((token, format!("no definition `{definition}` is deployed")))
-            }
+        else {
+            continue;
+        };
+        let failure = match ctx.registry.newest(conn, &definition)? {
+            None => Some(format!("no definition `{definition}` is deployed")),
             Some(called) => {
                 let request = Start {
                     id: Uuid::now_v7(),
@@ -253,25 +361,29 @@ fn save(
                     Ok((child, child_effects)) => {
                         engine::child_started(instance, token, child_id);
                         started_children.push((called, child, child_effects));
+                        None
                     }
-                    Err(error) => child_incidents.push((token, error.to_string())),
+                    Err(error) => Some(error.to_string()),
                 }
             }
-        }
-    }
-    for (token, reason) in child_incidents {
-        if let Some(t) = instance.tokens.iter_mut().find(|t| t.id == token) {
+        };
+        if let Some(reason) = failure
+            && let Some(t) = instance.tokens.iter_mut().find(|t| t.id == token)
+        {
             let node = t.node.clone();
             t.incident = Some(reason.clone());
             effects.push(Effect::Incident { node, reason });
         }
     }
-
-    write_instance(conn, ctx, before.is_none(), instance, parent)?;
+    if let Some(entry) = writes.states.get_mut(&instance.id) {
+        entry.current = instance.clone();
+    }
+    if !writes.order.contains(&instance.id) {
+        writes.order.push(instance.id);
+    }
+    writes.updated_at = Some(ctx.now);
 
     let id = instance.id.to_string();
-    let mut history = Vec::new();
-    let mut envelopes = Vec::new();
     let envelope = |event_type: &str, payload: Vec<u8>| Envelope {
         id: Uuid::now_v7(),
         event_type: event_type.to_owned(),
@@ -288,10 +400,22 @@ fn save(
             .node(node)
             .map_or_else(|| node.to_owned(), |n| n.name().to_owned())
     };
+    let task_write = |task: &Task, state: &'static str| TaskWrite {
+        instance_id: id.clone(),
+        task: task.clone(),
+        name: name_of(&task.node),
+        state,
+        created_at: task.created_at,
+        ended_at: (state != "open").then_some(ctx.now),
+        completed_by: None,
+        outcome: None,
+        comment: None,
+        fields: None,
+    };
     for effect in &effects {
         let (kind, node, details) = match effect {
             Effect::Started => {
-                envelopes.push(envelope(
+                writes.envelopes.push(envelope(
                     "workflow.instance.started",
                     pb::InstanceStarted {
                         instance_id: id.clone(),
@@ -305,7 +429,7 @@ fn save(
                 ("started", None, json!({"version": instance.version}))
             }
             Effect::Completed { outcome } => {
-                envelopes.push(envelope(
+                writes.envelopes.push(envelope(
                     "workflow.instance.completed",
                     pb::InstanceCompleted {
                         instance_id: id.clone(),
@@ -318,7 +442,7 @@ fn save(
                 ("completed", None, json!({"outcome": outcome}))
             }
             Effect::Cancelled { by, reason } => {
-                envelopes.push(envelope(
+                writes.envelopes.push(envelope(
                     "workflow.instance.cancelled",
                     pb::InstanceCancelled {
                         instance_id: id.clone(),
@@ -333,8 +457,9 @@ fn save(
             }
             Effect::Entered { node } => ("entered", Some(node.clone()), json!({})),
             Effect::TaskCreated(task) => {
-                insert_task(conn, &id, task, &name_of(&task.node), ctx.now)?;
-                envelopes.push(envelope(
+                writes.tasks.push(task_write(task, "open"));
+                add_candidates(writes, task);
+                writes.envelopes.push(envelope(
                     "workflow.task.created",
                     pb::TaskCreated {
                         task_id: task.id.to_string(),
@@ -363,34 +488,28 @@ fn save(
                 comment,
                 fields,
             } => {
-                diesel::update(wf_tasks::table.find(task.id.to_string()))
-                    .set((
-                        wf_tasks::state.eq("completed"),
-                        wf_tasks::assignee.eq(&task.assignee),
-                        wf_tasks::ended_at.eq(naive(ctx.now)),
-                        wf_tasks::completed_by.eq(by),
-                        wf_tasks::outcome.eq(outcome),
-                        wf_tasks::comment.eq(comment),
-                        wf_tasks::fields.eq(Json::Object(fields.clone()).to_string()),
-                    ))
-                    .execute(conn)?;
+                writes.tasks.push(TaskWrite {
+                    completed_by: Some(by.clone()),
+                    outcome: Some(outcome.clone()),
+                    comment: comment.clone(),
+                    fields: Some(Json::Object(fields.clone()).to_string()),
+                    ..task_write(task, "completed")
+                });
                 let round = before
                     .and_then(|b| b.tokens.iter().find(|t| t.id == task.token))
                     .and_then(|t| t.multi.as_ref())
                     .map(|m| m.round);
                 if let Some(round) = round {
                     // The database, too, counts one person once per round.
-                    diesel::insert_into(wf_decisions::table)
-                        .values((
-                            wf_decisions::instance_id.eq(&id),
-                            wf_decisions::node.eq(&task.node),
-                            wf_decisions::round.eq(i32::try_from(round).unwrap_or(i32::MAX)),
-                            wf_decisions::decided_by.eq(by),
-                            wf_decisions::task_id.eq(task.id.to_string()),
-                        ))
-                        .execute(conn)?;
+                    writes.decisions.push((
+                        id.clone(),
+                        task.node.clone(),
+                        i32::try_from(round).unwrap_or(i32::MAX),
+                        by.clone(),
+                        task.id.to_string(),
+                    ));
                 }
-                envelopes.push(envelope(
+                writes.envelopes.push(envelope(
                     "workflow.task.completed",
                     pb::TaskCompleted {
                         task_id: task.id.to_string(),
@@ -409,12 +528,7 @@ fn save(
                 )
             }
             Effect::TaskWithdrawn { task, reason } => {
-                diesel::update(wf_tasks::table.find(task.id.to_string()))
-                    .set((
-                        wf_tasks::state.eq("withdrawn"),
-                        wf_tasks::ended_at.eq(naive(ctx.now)),
-                    ))
-                    .execute(conn)?;
+                writes.tasks.push(task_write(task, "withdrawn"));
                 (
                     "task_withdrawn",
                     Some(task.node.clone()),
@@ -422,9 +536,7 @@ fn save(
                 )
             }
             Effect::TaskAssigned { task, by } => {
-                diesel::update(wf_tasks::table.find(task.id.to_string()))
-                    .set(wf_tasks::assignee.eq(&task.assignee))
-                    .execute(conn)?;
+                writes.tasks.push(task_write(task, "open"));
                 (
                     "task_assigned",
                     Some(task.node.clone()),
@@ -432,11 +544,9 @@ fn save(
                 )
             }
             Effect::TaskEscalated { task, timer } => {
-                diesel::update(wf_tasks::table.find(task.id.to_string()))
-                    .set(wf_tasks::assignee.eq(&task.assignee))
-                    .execute(conn)?;
-                insert_candidates(conn, task)?;
-                envelopes.push(envelope(
+                writes.tasks.push(task_write(task, "open"));
+                add_candidates(writes, task);
+                writes.envelopes.push(envelope(
                     "workflow.task.escalated",
                     pb::TaskEscalated {
                         task_id: task.id.to_string(),
@@ -455,7 +565,7 @@ fn save(
                 )
             }
             Effect::TaskReminded { task, timer } => {
-                envelopes.push(envelope(
+                writes.envelopes.push(envelope(
                     "workflow.task.reminded",
                     pb::TaskReminded {
                         task_id: task.id.to_string(),
@@ -495,7 +605,7 @@ fn save(
                 );
                 message.subject.clone_from(&instance.business_key);
                 message.correlation_id = Some(correlation_id.clone());
-                envelopes.push(message);
+                writes.envelopes.push(message);
                 (
                     "command_sent",
                     Some(node.clone()),
@@ -521,224 +631,91 @@ fn save(
             }
             Effect::Retried { node, by } => ("retried", Some(node.clone()), json!({"by": by})),
         };
-        history.push((
-            wf_history::id.eq(Uuid::now_v7().to_string()),
-            wf_history::instance_id.eq(id.clone()),
-            wf_history::at.eq(naive(ctx.now)),
-            wf_history::actor.eq(ctx.actor.to_owned()),
-            wf_history::kind.eq(kind),
-            wf_history::node.eq(node),
-            wf_history::details.eq(details.to_string()),
+        writes.history.push((
+            Uuid::now_v7().to_string(),
+            id.clone(),
+            naive(ctx.now),
+            ctx.actor.to_owned(),
+            kind,
+            node,
+            details.to_string(),
         ));
     }
-    if !history.is_empty() {
-        per_backend!(conn, c => diesel::insert_into(wf_history::table).values(&history).execute(c))?;
-    }
-    sync_timers(conn, before, instance)?;
-    sync_subscriptions(conn, before, instance)?;
-    let action = format!(
-        "workflow.{}",
-        effects
-            .iter()
-            .find_map(|e| match e {
-                Effect::Started => Some("started"),
-                Effect::TaskCompleted { .. } => Some("task_completed"),
-                Effect::TaskAssigned { .. } => Some("task_assigned"),
-                Effect::Cancelled { .. } => Some("cancelled"),
-                Effect::Retried { .. } => Some("retried"),
-                _ => None,
-            })
-            .unwrap_or("stepped")
-    );
+    let action = effects
+        .iter()
+        .find_map(|e| match e {
+            Effect::Started => Some("started"),
+            Effect::TaskCompleted { .. } => Some("task_completed"),
+            Effect::TaskAssigned { .. } => Some("task_assigned"),
+            Effect::Cancelled { .. } => Some("cancelled"),
+            Effect::Retried { .. } => Some("retried"),
+            _ => None,
+        })
+        .unwrap_or("stepped");
     let summary = |i: &Instance| json!({"status": i.status, "outcome": i.outcome, "tokens": i.tokens.iter().map(|t| &t.node).collect::<Vec<_>>()});
-    audit::record(
-        conn,
-        audit::Entry {
-            actor: ctx.actor,
-            action: &action,
-            entity_type: "workflow_instance",
-            entity_id: &id,
-            before: before.map(summary).as_ref(),
-            after: Some(&summary(instance)),
-            at: ctx.now,
-        },
-    )?;
-    outbox::enqueue_all(conn, &envelopes)?;
+    writes.audits.push((
+        ctx.actor.to_owned(),
+        format!("workflow.{action}"),
+        id.clone(),
+        summary(instance),
+        before.map(summary),
+        ctx.now,
+    ));
 
-    // Children are stored once the parent is: one that ends at once resumes a stored parent.
+    // Children are recorded after the parent: one that ends at once resumes it.
     for (called, mut child, child_effects) in started_children {
-        save(
-            conn,
-            ctx,
-            &called,
-            None,
-            &mut child,
-            child_effects,
-            Some(instance.id),
-        )?;
+        writes.states.insert(
+            child.id,
+            Entry {
+                stored: None,
+                current: child.clone(),
+                parent: Some(instance.id),
+            },
+        );
+        record(conn, ctx, &called, None, &mut child, child_effects, writes)?;
     }
     // A finished child resumes its parent, in this same transaction.
     let finished = effects.iter().find_map(|e| match e {
         Effect::Completed { outcome } => Some(outcome.clone()),
         _ => None,
     });
+    let parent = writes.states.get(&instance.id).and_then(|e| e.parent);
     if let Some(outcome) = finished
-        && let Some(parent) = parent_of(conn, instance.id)?
+        && let Some(parent) = parent
     {
         let variables = instance.variables.clone();
         let child = instance.id;
-        step(conn, ctx, parent, |compiled, parent, directory| {
-            engine::child_completed(
-                compiled, parent, child, outcome, variables, ctx.now, directory,
-            )
-        })?;
+        let resumed = step_into(
+            conn,
+            ctx,
+            parent,
+            |compiled, parent, directory| {
+                engine::child_completed(
+                    compiled, parent, child, outcome, variables, ctx.now, directory,
+                )
+            },
+            writes,
+        );
+        match resumed {
+            Ok(_) => {}
+            // A parent that no longer waits (cancelled meanwhile) does not undo the child.
+            Err(StepError::NotFound | StepError::Engine(_)) => {
+                tracing::info!(%child, %parent, "the parent of a finished child no longer waits for it");
+            }
+            Err(error) => return Err(error),
+        }
     }
     Ok(())
 }
 
-fn parent_of(conn: &mut AnyConnection, id: Uuid) -> QueryResult<Option<Uuid>> {
-    let parent: Option<Option<String>> = wf_instances::table
-        .find(id.to_string())
-        .select(wf_instances::parent_id)
-        .first(conn)
-        .optional()?;
-    Ok(parent.flatten().and_then(|p| Uuid::parse_str(&p).ok()))
-}
-
-fn write_instance(
-    conn: &mut AnyConnection,
-    ctx: StepContext<'_>,
-    new: bool,
-    instance: &Instance,
-    parent: Option<Uuid>,
-) -> QueryResult<()> {
-    let state = serde_json::to_string(instance)
-        .map_err(|e| corrupt(&instance.id.to_string(), &e.to_string()))?;
-    let incident = instance.tokens.iter().find_map(|t| t.incident.clone());
-    let ended = (instance.status != Status::Running).then(|| naive(ctx.now));
-    if new {
-        diesel::insert_into(wf_instances::table)
-            .values((
-                wf_instances::id.eq(instance.id.to_string()),
-                wf_instances::definition.eq(&instance.definition),
-                wf_instances::version.eq(&instance.version),
-                wf_instances::business_key.eq(&instance.business_key),
-                wf_instances::initiator.eq(&instance.initiator),
-                wf_instances::status.eq(instance.status.as_str()),
-                wf_instances::outcome.eq(&instance.outcome),
-                wf_instances::incident.eq(&incident),
-                wf_instances::parent_id.eq(parent.map(|p| p.to_string())),
-                wf_instances::state.eq(&state),
-                wf_instances::started_at.eq(naive(ctx.now)),
-                wf_instances::updated_at.eq(naive(ctx.now)),
-                wf_instances::ended_at.eq(ended),
-            ))
-            .execute(conn)?;
-    } else {
-        diesel::update(wf_instances::table.find(instance.id.to_string()))
-            .set((
-                wf_instances::status.eq(instance.status.as_str()),
-                wf_instances::outcome.eq(&instance.outcome),
-                wf_instances::incident.eq(&incident),
-                wf_instances::state.eq(&state),
-                wf_instances::updated_at.eq(naive(ctx.now)),
-                wf_instances::ended_at.eq(ended),
-            ))
-            .execute(conn)?;
-    }
-    Ok(())
-}
-
-fn insert_task(
-    conn: &mut AnyConnection,
-    instance_id: &str,
-    task: &Task,
-    name: &str,
-    now: DateTime<Utc>,
-) -> QueryResult<()> {
-    diesel::insert_into(wf_tasks::table)
-        .values((
-            wf_tasks::id.eq(task.id.to_string()),
-            wf_tasks::instance_id.eq(instance_id),
-            wf_tasks::node.eq(&task.node),
-            wf_tasks::name.eq(name),
-            wf_tasks::state.eq("open"),
-            wf_tasks::assignee.eq(&task.assignee),
-            wf_tasks::forbidden.eq(Json::from(task.forbidden.clone()).to_string()),
-            wf_tasks::created_at.eq(naive(now)),
-            wf_tasks::due_at.eq(task.due_at.map(naive)),
-        ))
-        .execute(conn)?;
-    insert_candidates(conn, task)
-}
-
-/// Adds the task's candidates that are not recorded yet.
-fn insert_candidates(conn: &mut AnyConnection, task: &Task) -> QueryResult<()> {
+fn add_candidates(writes: &mut Writes, task: &Task) {
     let id = task.id.to_string();
-    let existing: Vec<(String, String)> = wf_task_candidates::table
-        .filter(wf_task_candidates::task_id.eq(&id))
-        .select((wf_task_candidates::kind, wf_task_candidates::name))
-        .load(conn)?;
-    let rows: Vec<_> = task
-        .candidates
-        .users
-        .iter()
-        .map(|u| ("user", u))
-        .chain(task.candidates.roles.iter().map(|r| ("role", r)))
-        .filter(|(kind, name)| !existing.iter().any(|(k, n)| k == kind && n == *name))
-        .map(|(kind, name)| {
-            (
-                wf_task_candidates::task_id.eq(id.clone()),
-                wf_task_candidates::kind.eq(kind),
-                wf_task_candidates::name.eq(name.clone()),
-            )
-        })
-        .collect();
-    if !rows.is_empty() {
-        per_backend!(conn, c => diesel::insert_into(wf_task_candidates::table).values(&rows).execute(c))?;
+    for user in &task.candidates.users {
+        writes.candidates.push((id.clone(), "user", user.clone()));
     }
-    Ok(())
-}
-
-fn sync_timers(
-    conn: &mut AnyConnection,
-    before: Option<&Instance>,
-    after: &Instance,
-) -> QueryResult<()> {
-    let old = before.map_or(&[][..], |b| b.timers.as_slice());
-    if old == after.timers.as_slice() {
-        return Ok(());
+    for role in &task.candidates.roles {
+        writes.candidates.push((id.clone(), "role", role.clone()));
     }
-    let id = after.id.to_string();
-    let gone: Vec<i32> = old
-        .iter()
-        .filter(|t| !after.timers.contains(t))
-        .map(|t| i32::try_from(t.id).unwrap_or(i32::MAX))
-        .collect();
-    if !gone.is_empty() {
-        diesel::delete(
-            wf_timers::table
-                .filter(wf_timers::instance_id.eq(&id))
-                .filter(wf_timers::timer_id.eq_any(gone)),
-        )
-        .execute(conn)?;
-    }
-    let new: Vec<_> = after
-        .timers
-        .iter()
-        .filter(|t| !old.contains(t))
-        .map(|t| {
-            (
-                wf_timers::instance_id.eq(id.clone()),
-                wf_timers::timer_id.eq(i32::try_from(t.id).unwrap_or(i32::MAX)),
-                wf_timers::due_at.eq(naive(t.due_at)),
-            )
-        })
-        .collect();
-    if !new.is_empty() {
-        per_backend!(conn, c => diesel::insert_into(wf_timers::table).values(&new).execute(c))?;
-    }
-    Ok(())
 }
 
 fn subscriptions(instance: &Instance) -> Vec<(String, String)> {
@@ -753,33 +730,232 @@ fn subscriptions(instance: &Instance) -> Vec<(String, String)> {
     out
 }
 
-fn sync_subscriptions(
-    conn: &mut AnyConnection,
-    before: Option<&Instance>,
-    after: &Instance,
-) -> QueryResult<()> {
-    let old = before.map(subscriptions).unwrap_or_default();
-    let new = subscriptions(after);
-    if old == new {
-        return Ok(());
-    }
-    let id = after.id.to_string();
-    diesel::delete(wf_subscriptions::table.filter(wf_subscriptions::instance_id.eq(&id)))
-        .execute(conn)?;
-    let rows: Vec<_> = new
-        .into_iter()
-        .map(|(event, subject)| {
-            (
-                wf_subscriptions::instance_id.eq(id.clone()),
-                wf_subscriptions::event_type.eq(event),
-                wf_subscriptions::subject.eq(subject),
+fn corrupt_state(id: Uuid, error: &serde_json::Error) -> diesel::result::Error {
+    corrupt(&id.to_string(), &error.to_string())
+}
+
+impl Writes {
+    /// Writes everything recorded: one statement per table (and per kind of change).
+    ///
+    /// # Errors
+    /// A query failing (the caller's transaction then rolls back).
+    #[expect(clippy::too_many_lines, reason = "one statement per table, in order")]
+    pub fn flush(self, conn: &mut AnyConnection) -> QueryResult<()> {
+        let now = self.updated_at.map(naive);
+        let Some(now) = now else {
+            return Ok(());
+        };
+        // Instances: new ones inserted, the others updated.
+        let mut inserts = Vec::new();
+        let mut timer_deletes: Vec<(String, i32)> = Vec::new();
+        let mut timer_inserts = Vec::new();
+        let mut subscription_resets: Vec<String> = Vec::new();
+        let mut subscription_rows = Vec::new();
+        for id in &self.order {
+            let Some(entry) = self.states.get(id) else {
+                continue;
+            };
+            let instance = &entry.current;
+            let key = id.to_string();
+            let state = serde_json::to_string(instance).map_err(|e| corrupt_state(*id, &e))?;
+            let incident = instance.tokens.iter().find_map(|t| t.incident.clone());
+            let ended = (instance.status != Status::Running).then_some(now);
+            // One upsert for all: a new instance is inserted whole; a known one gets its state.
+            inserts.push((
+                wf_instances::id.eq(key.clone()),
+                wf_instances::definition.eq(instance.definition.clone()),
+                wf_instances::version.eq(instance.version.clone()),
+                wf_instances::business_key.eq(instance.business_key.clone()),
+                wf_instances::initiator.eq(instance.initiator.clone()),
+                wf_instances::status.eq(instance.status.as_str()),
+                wf_instances::outcome.eq(instance.outcome.clone()),
+                wf_instances::incident.eq(incident),
+                wf_instances::parent_id.eq(entry.parent.map(|p| p.to_string())),
+                wf_instances::state.eq(state),
+                wf_instances::started_at.eq(now),
+                wf_instances::updated_at.eq(now),
+                wf_instances::ended_at.eq(ended),
+            ));
+            let stored_timers = entry
+                .stored
+                .as_ref()
+                .map_or(&[][..], |s| s.timers.as_slice());
+            for timer in stored_timers {
+                if !instance.timers.contains(timer) {
+                    timer_deletes.push((key.clone(), i32::try_from(timer.id).unwrap_or(i32::MAX)));
+                }
+            }
+            for timer in &instance.timers {
+                if !stored_timers.contains(timer) {
+                    timer_inserts.push((
+                        wf_timers::instance_id.eq(key.clone()),
+                        wf_timers::timer_id.eq(i32::try_from(timer.id).unwrap_or(i32::MAX)),
+                        wf_timers::due_at.eq(naive(timer.due_at)),
+                    ));
+                }
+            }
+            let old = entry.stored.as_ref().map(subscriptions).unwrap_or_default();
+            let new = subscriptions(instance);
+            if old != new {
+                if !old.is_empty() {
+                    subscription_resets.push(key.clone());
+                }
+                for (event, subject) in new {
+                    subscription_rows.push((
+                        wf_subscriptions::instance_id.eq(key.clone()),
+                        wf_subscriptions::event_type.eq(event),
+                        wf_subscriptions::subject.eq(subject),
+                    ));
+                }
+            }
+        }
+        if !inserts.is_empty() {
+            use diesel::upsert::excluded;
+            per_backend!(conn, c => diesel::insert_into(wf_instances::table)
+                .values(&inserts)
+                .on_conflict(wf_instances::id)
+                .do_update()
+                .set((
+                    wf_instances::status.eq(excluded(wf_instances::status)),
+                    wf_instances::outcome.eq(excluded(wf_instances::outcome)),
+                    wf_instances::incident.eq(excluded(wf_instances::incident)),
+                    wf_instances::state.eq(excluded(wf_instances::state)),
+                    wf_instances::updated_at.eq(excluded(wf_instances::updated_at)),
+                    wf_instances::ended_at.eq(excluded(wf_instances::ended_at)),
+                ))
+                .execute(c))?;
+        }
+        // Tasks: the last write of each wins; new ones inserted, the others updated.
+        let mut tasks: Vec<TaskWrite> = Vec::new();
+        for write in self.tasks {
+            match tasks.iter_mut().find(|t| t.task.id == write.task.id) {
+                Some(existing) => *existing = write,
+                None => tasks.push(write),
+            }
+        }
+        let task_rows: Vec<_> = tasks
+            .iter()
+            .map(|t| {
+                (
+                    wf_tasks::id.eq(t.task.id.to_string()),
+                    wf_tasks::instance_id.eq(t.instance_id.clone()),
+                    wf_tasks::node.eq(t.task.node.clone()),
+                    wf_tasks::name.eq(t.name.clone()),
+                    wf_tasks::state.eq(t.state),
+                    wf_tasks::assignee.eq(t.task.assignee.clone()),
+                    wf_tasks::forbidden.eq(Json::from(t.task.forbidden.clone()).to_string()),
+                    wf_tasks::created_at.eq(naive(t.created_at)),
+                    wf_tasks::due_at.eq(t.task.due_at.map(naive)),
+                    wf_tasks::ended_at.eq(t.ended_at.map(naive)),
+                    wf_tasks::completed_by.eq(t.completed_by.clone()),
+                    wf_tasks::outcome.eq(t.outcome.clone()),
+                    wf_tasks::comment.eq(t.comment.clone()),
+                    wf_tasks::fields.eq(t.fields.clone()),
+                )
+            })
+            .collect();
+        if !task_rows.is_empty() {
+            use diesel::upsert::excluded;
+            per_backend!(conn, c => diesel::insert_into(wf_tasks::table)
+                .values(&task_rows)
+                .on_conflict(wf_tasks::id)
+                .do_update()
+                .set((
+                    wf_tasks::state.eq(excluded(wf_tasks::state)),
+                    wf_tasks::assignee.eq(excluded(wf_tasks::assignee)),
+                    wf_tasks::ended_at.eq(excluded(wf_tasks::ended_at)),
+                    wf_tasks::completed_by.eq(excluded(wf_tasks::completed_by)),
+                    wf_tasks::outcome.eq(excluded(wf_tasks::outcome)),
+                    wf_tasks::comment.eq(excluded(wf_tasks::comment)),
+                    wf_tasks::fields.eq(excluded(wf_tasks::fields)),
+                ))
+                .execute(c))?;
+        }
+        let mut candidates = self.candidates;
+        candidates.sort();
+        candidates.dedup();
+        let candidate_rows: Vec<_> = candidates
+            .into_iter()
+            .map(|(task, kind, name)| {
+                (
+                    wf_task_candidates::task_id.eq(task),
+                    wf_task_candidates::kind.eq(kind),
+                    wf_task_candidates::name.eq(name),
+                )
+            })
+            .collect();
+        if !candidate_rows.is_empty() {
+            per_backend!(conn, c => diesel::insert_into(wf_task_candidates::table)
+                .values(&candidate_rows)
+                .on_conflict_do_nothing()
+                .execute(c))?;
+        }
+        let decision_rows: Vec<_> = self
+            .decisions
+            .into_iter()
+            .map(|(instance, node, round, by, task)| {
+                (
+                    wf_decisions::instance_id.eq(instance),
+                    wf_decisions::node.eq(node),
+                    wf_decisions::round.eq(round),
+                    wf_decisions::decided_by.eq(by),
+                    wf_decisions::task_id.eq(task),
+                )
+            })
+            .collect();
+        if !decision_rows.is_empty() {
+            per_backend!(conn, c => diesel::insert_into(wf_decisions::table).values(&decision_rows).execute(c))?;
+        }
+        for (instance, timer) in timer_deletes {
+            diesel::delete(wf_timers::table.find((instance, timer))).execute(conn)?;
+        }
+        if !timer_inserts.is_empty() {
+            per_backend!(conn, c => diesel::insert_into(wf_timers::table).values(&timer_inserts).execute(c))?;
+        }
+        if !subscription_resets.is_empty() {
+            diesel::delete(
+                wf_subscriptions::table
+                    .filter(wf_subscriptions::instance_id.eq_any(subscription_resets)),
             )
-        })
-        .collect();
-    if !rows.is_empty() {
-        per_backend!(conn, c => diesel::insert_into(wf_subscriptions::table).values(&rows).execute(c))?;
+            .execute(conn)?;
+        }
+        if !subscription_rows.is_empty() {
+            per_backend!(conn, c => diesel::insert_into(wf_subscriptions::table).values(&subscription_rows).execute(c))?;
+        }
+        let history_rows: Vec<_> = self
+            .history
+            .into_iter()
+            .map(|(id, instance, at, actor, kind, node, details)| {
+                (
+                    wf_history::id.eq(id),
+                    wf_history::instance_id.eq(instance),
+                    wf_history::at.eq(at),
+                    wf_history::actor.eq(actor),
+                    wf_history::kind.eq(kind),
+                    wf_history::node.eq(node),
+                    wf_history::details.eq(details),
+                )
+            })
+            .collect();
+        if !history_rows.is_empty() {
+            per_backend!(conn, c => diesel::insert_into(wf_history::table).values(&history_rows).execute(c))?;
+        }
+        audit::record_all(
+            conn,
+            self.audits
+                .iter()
+                .map(|(actor, action, id, after, before, at)| audit::Entry {
+                    actor,
+                    action,
+                    entity_type: "workflow_instance",
+                    entity_id: id,
+                    before: before.as_ref(),
+                    after: Some(after),
+                    at: *at,
+                }),
+        )?;
+        outbox::enqueue_all(conn, &self.envelopes)
     }
-    Ok(())
 }
 
 /// The instances waiting for an event of this type about this subject.
