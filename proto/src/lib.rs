@@ -37,3 +37,152 @@ pub mod workflow {
 }
 
 pub use prost::Message;
+
+/// Every message type of the contract, for decoding by name.
+pub const DESCRIPTORS: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/descriptors.bin"));
+
+/// The message each published event type carries (routing key → protobuf message name).
+pub const EVENT_TYPES: &[(&str, &str)] = &[
+    (
+        "resolution.incident.created",
+        "meridian.resolution.v1.IncidentCreated",
+    ),
+    (
+        "resolution.incident.updated",
+        "meridian.resolution.v1.IncidentUpdated",
+    ),
+    (
+        "resolution.incident.assigned",
+        "meridian.resolution.v1.IncidentAssigned",
+    ),
+    (
+        "resolution.incident.state_changed",
+        "meridian.resolution.v1.IncidentStateChanged",
+    ),
+    (
+        "resolution.incident.escalated",
+        "meridian.resolution.v1.IncidentEscalated",
+    ),
+    (
+        "resolution.incident.priority_changed",
+        "meridian.resolution.v1.IncidentPriorityChanged",
+    ),
+    (
+        "resolution.incident.resolved",
+        "meridian.resolution.v1.IncidentResolved",
+    ),
+    (
+        "resolution.incident.closed",
+        "meridian.resolution.v1.IncidentClosed",
+    ),
+    (
+        "resolution.incident.reopened",
+        "meridian.resolution.v1.IncidentReopened",
+    ),
+    (
+        "resolution.incident.cancelled",
+        "meridian.resolution.v1.IncidentCancelled",
+    ),
+    (
+        "resolution.incident.major_declared",
+        "meridian.resolution.v1.IncidentMajorDeclared",
+    ),
+    (
+        "service_level.service.published",
+        "meridian.service_level.v1.ServicePublished",
+    ),
+    (
+        "workflow.instance.started",
+        "meridian.workflow.v1.InstanceStarted",
+    ),
+    (
+        "workflow.instance.completed",
+        "meridian.workflow.v1.InstanceCompleted",
+    ),
+    (
+        "workflow.instance.cancelled",
+        "meridian.workflow.v1.InstanceCancelled",
+    ),
+    ("workflow.task.created", "meridian.workflow.v1.TaskCreated"),
+    (
+        "workflow.task.completed",
+        "meridian.workflow.v1.TaskCompleted",
+    ),
+    (
+        "workflow.task.escalated",
+        "meridian.workflow.v1.TaskEscalated",
+    ),
+    (
+        "workflow.task.reminded",
+        "meridian.workflow.v1.TaskReminded",
+    ),
+];
+
+/// Decodes the payload of an event of `event_type` into JSON (proto field names), when the
+/// contract knows the type.
+///
+/// # Errors
+/// A known type whose payload does not decode.
+pub fn decode_json(event_type: &str, payload: &[u8]) -> Result<Option<serde_json::Value>, String> {
+    use std::sync::OnceLock;
+    static POOL: OnceLock<Option<prost_reflect::DescriptorPool>> = OnceLock::new();
+    let Some((_, name)) = EVENT_TYPES.iter().find(|(t, _)| *t == event_type) else {
+        return Ok(None);
+    };
+    let pool = POOL
+        .get_or_init(|| prost_reflect::DescriptorPool::decode(DESCRIPTORS).ok())
+        .as_ref()
+        .ok_or("the descriptors do not decode")?;
+    let descriptor = pool
+        .get_message_by_name(name)
+        .ok_or_else(|| format!("no message {name}"))?;
+    let message = prost_reflect::DynamicMessage::decode(descriptor, payload)
+        .map_err(|e| format!("{event_type}: {e}"))?;
+    let options = prost_reflect::SerializeOptions::new()
+        .use_proto_field_name(true)
+        .skip_default_fields(false)
+        .stringify_64_bit_integers(false);
+    let mut out = Vec::new();
+    let mut serializer = serde_json::Serializer::new(&mut out);
+    message
+        .serialize_with_options(&mut serializer, &options)
+        .map_err(|e| format!("{event_type}: {e}"))?;
+    serde_json::from_slice(&out)
+        .map(Some)
+        .map_err(|e| format!("{event_type}: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_event_type_names_a_message_of_the_contract() {
+        let pool = prost_reflect::DescriptorPool::decode(DESCRIPTORS).unwrap();
+        for (event_type, name) in EVENT_TYPES {
+            assert!(
+                pool.get_message_by_name(name).is_some(),
+                "{event_type}: {name}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_known_event_decodes_to_json_with_proto_field_names() {
+        let payload = workflow::v1::TaskCompleted {
+            task_id: "t1".to_owned(),
+            completed_by: "ann".to_owned(),
+            outcome: "approved".to_owned(),
+            ..Default::default()
+        }
+        .encode_to_vec();
+        let json = decode_json("workflow.task.completed", &payload)
+            .unwrap()
+            .unwrap();
+        assert_eq!(json["task_id"], "t1");
+        assert_eq!(json["completed_by"], "ann");
+        assert_eq!(json["comment"], "");
+        assert_eq!(decode_json("nobody.knows.this", &payload), Ok(None));
+        assert!(decode_json("workflow.task.completed", &[0xff, 0xff]).is_err());
+    }
+}

@@ -172,7 +172,7 @@ fn workflows_validate_passes_the_shipped_definitions_and_fails_a_bad_one_with_po
         "{}",
         String::from_utf8_lossy(&ok.stderr)
     );
-    assert_eq!(listed.lines().count(), 5, "{listed}");
+    assert_eq!(listed.lines().count(), 6, "{listed}");
     assert!(listed.contains("ok change-advisory-board "), "{listed}");
 
     let dir = std::env::temp_dir().join(format!("meridian-wf-{}", uuid::Uuid::new_v4()));

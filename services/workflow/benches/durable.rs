@@ -4,7 +4,11 @@
 //! Also what one completed instance keeps in the database.
 //!
 //! Arguments: the database URL (an empty database), then the results file.
-#![expect(clippy::unwrap_used, clippy::expect_used, reason = "a benchmark fails loudly")]
+#![expect(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "a benchmark fails loudly"
+)]
 
 use std::io::Write;
 use std::sync::Arc;

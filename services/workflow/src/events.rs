@@ -1,7 +1,9 @@
 //! What the workflow service consumes: replies to its service tasks' commands
-//! ([`meridian_proto::workflow::v1::CommandReply`], correlated by the command's correlation id)
-//! and the events its message nodes and event gateways wait for (correlated by subject). Each
-//! message is applied once (inbox), in the same transaction as the steps it causes.
+//! ([`meridian_proto::workflow::v1::CommandReply`], correlated by the command's correlation id),
+//! the events its message nodes and event gateways wait for (correlated by subject), and the
+//! events that start instances (a definition's `trigger`: an event type and a CEL condition over
+//! `event`, the decoded payload). Each message is applied once (inbox), in the same transaction
+//! as the steps it causes.
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -15,7 +17,7 @@ use uuid::Uuid;
 
 use crate::Workflow;
 use crate::definition::{Compiled, Node};
-use crate::engine::{self, EngineError};
+use crate::engine::{self, EngineError, Start};
 use crate::store::instances::{self, StepError};
 
 /// The inbox name of this consumer.
@@ -28,6 +30,9 @@ pub const ACTOR: &str = "system:bus";
 pub fn bindings<'a>(definitions: impl IntoIterator<Item = &'a Compiled>) -> Vec<String> {
     let mut keys = BTreeSet::new();
     for compiled in definitions {
+        if let Some(trigger) = &compiled.definition.trigger {
+            keys.insert(trigger.event.clone());
+        }
         for node in &compiled.definition.nodes {
             match node {
                 Node::ServiceTask(task) => {
@@ -101,6 +106,76 @@ fn decode(envelope: &Envelope) -> Result<Inbound, HandleError> {
     })
 }
 
+/// Starts an instance of every definition (newest version) whose trigger names this event
+/// type and whose condition holds over `event` (the decoded payload).
+fn start_triggered(
+    conn: &mut meridian_chassis::db::AnyConnection,
+    ctx: instances::StepContext<'_>,
+    registry: &crate::store::definitions::Registry,
+    event_type: &str,
+    subject: &str,
+    initiator: &str,
+    data: Option<&Json>,
+) -> Result<(), StepError> {
+    let event = data.cloned().unwrap_or_else(|| json!({}));
+    for (id, version) in crate::store::definitions::newest_versions(conn)? {
+        let compiled = registry.get(conn, &id, &version)?;
+        let Some(trigger) = &compiled.definition.trigger else {
+            continue;
+        };
+        if trigger.event != event_type {
+            continue;
+        }
+        let extra = [("event", event.clone())];
+        let empty = serde_json::Map::new();
+        let scope = crate::engine::expr::Scope {
+            variables: &empty,
+            extra: &extra,
+        };
+        let evaluated = (|| -> Result<Option<Start>, crate::engine::expr::ExprError> {
+            if let Some(condition) = &trigger.condition
+                && !crate::engine::expr::condition(&compiled, condition, &scope)?
+            {
+                return Ok(None);
+            }
+            let business_key = match &trigger.business_key {
+                None => subject.to_owned(),
+                Some(source) => match crate::engine::expr::to_json(&crate::engine::expr::eval(
+                    &compiled, source, &scope,
+                )?) {
+                    Json::String(key) => key,
+                    other => other.to_string(),
+                },
+            };
+            let mut variables = serde_json::Map::new();
+            for (name, source) in &trigger.variables {
+                let value = crate::engine::expr::eval(&compiled, source, &scope)?;
+                variables.insert(name.clone(), crate::engine::expr::to_json(&value));
+            }
+            Ok(Some(Start {
+                id: Uuid::now_v7(),
+                business_key,
+                initiator: initiator.to_owned(),
+                variables,
+            }))
+        })();
+        match evaluated {
+            Ok(None) => {}
+            Ok(Some(request)) => match instances::start(conn, ctx, &compiled, request, None) {
+                Ok(_) => {}
+                Err(StepError::Engine(error)) => {
+                    tracing::warn!(definition = %id, %event_type, %error, "a triggered instance could not start");
+                }
+                Err(error) => return Err(error),
+            },
+            Err(error) => {
+                tracing::warn!(definition = %id, %event_type, %error, "a trigger could not be evaluated");
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Applies one message.
 ///
 /// # Errors
@@ -114,13 +189,17 @@ pub async fn apply(svc: &Workflow, envelope: Envelope) -> Result<(), HandleError
     let event_type = envelope.event_type.clone();
     let subject = envelope.subject.clone();
     let correlation = envelope.correlation_id.clone();
+    let data = meridian_proto::decode_json(&envelope.event_type, &envelope.payload)
+        .map_err(HandleError::Malformed)?;
     let payload = json!({
         "event_id": message_id,
         "type": event_type,
         "subject": subject,
         "time": envelope.time,
         "actor": envelope.actor,
+        "data": data,
     });
+    let initiator = envelope.actor.clone().unwrap_or_else(|| ACTOR.to_owned());
     svc.db
         .transaction(move |conn| -> Result<(), StepError> {
             if !inbox::claim(conn, CONSUMER, &message_id, now)? {
@@ -137,6 +216,15 @@ pub async fn apply(svc: &Workflow, envelope: Envelope) -> Result<(), HandleError
                 })
                 .map(|_| ()),
                 Inbound::Event => {
+                    start_triggered(
+                        conn,
+                        ctx,
+                        &registry,
+                        &event_type,
+                        &subject,
+                        &initiator,
+                        data.as_ref(),
+                    )?;
                     for instance in instances::subscribed(conn, &event_type, &subject)? {
                         let payload = payload.clone();
                         match instances::step(conn, ctx, instance, |compiled, state, directory| {

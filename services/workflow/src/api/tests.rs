@@ -879,3 +879,100 @@ fn the_openapi_document_lists_every_route() {
         );
     }
 }
+
+fn incident_event(event_type: &str, incident: &str, payload: Vec<u8>) -> Envelope {
+    Envelope {
+        id: Uuid::now_v7(),
+        event_type: event_type.to_owned(),
+        source: "/meridian/resolution".to_owned(),
+        subject: incident.to_owned(),
+        time: meridian_chassis::Clock::now(&meridian_chassis::SystemClock),
+        correlation_id: None,
+        causation_id: None,
+        actor: Some("ivy".to_owned()),
+        payload,
+    }
+}
+
+on_both_backends!(
+    a_bus_event_starts_the_definition_it_triggers_when_its_condition_holds,
+    |app| {
+        use meridian_proto::resolution::v1 as res;
+        let declared = |manager: &str| {
+            res::IncidentMajorDeclared {
+                incident: Some(res::Incident {
+                    id: "inc-1".to_owned(),
+                    number: "INC0001001".to_owned(),
+                    title: "Mail down".to_owned(),
+                    priority: 1,
+                    ..Default::default()
+                }),
+                manager: manager.to_owned(),
+                reason: "all mail".to_owned(),
+            }
+            .encode_to_vec()
+        };
+        // No manager: the condition does not hold, nothing starts.
+        crate::events::apply(
+            &app.service,
+            incident_event("resolution.incident.major_declared", "inc-1", declared("")),
+        )
+        .await
+        .unwrap();
+        let started = || async {
+            app.db
+                .db
+                .run(|conn| {
+                    use crate::store::schema::wf_instances;
+                    use diesel::prelude::*;
+                    wf_instances::table
+                        .filter(wf_instances::definition.eq("major-incident-review"))
+                        .select(wf_instances::id)
+                        .load::<String>(conn)
+                        .map_err(DbError::from)
+                })
+                .await
+                .unwrap()
+        };
+        assert!(started().await.is_empty());
+        let event = incident_event(
+            "resolution.incident.major_declared",
+            "inc-1",
+            declared("mona"),
+        );
+        crate::events::apply(&app.service, event.clone())
+            .await
+            .unwrap();
+        crate::events::apply(&app.service, event).await.unwrap();
+        let ids = started().await;
+        assert_eq!(ids.len(), 1, "one instance, however often the event comes");
+        let instance = json!({"id": ids[0]});
+        let state = app.instance(&instance).await;
+        assert_eq!(state["business_key"], "inc-1");
+        assert_eq!(state["initiator"], "ivy");
+        assert_eq!(state["variables"]["manager"], "mona");
+        assert_eq!(state["variables"]["incident"]["number"], "INC0001001");
+        // The incident is resolved: its manager reviews it.
+        let resolved = res::IncidentResolved::default().encode_to_vec();
+        crate::events::apply(
+            &app.service,
+            incident_event("resolution.incident.resolved", "inc-1", resolved),
+        )
+        .await
+        .unwrap();
+        let review = app.open_tasks(&instance, "review").await.remove(0);
+        assert_eq!(review["assignee"], "mona");
+        let detail = app
+            .get(
+                &format!("/v1/tasks/{}", review["id"].as_str().unwrap()),
+                ("mona", &[]),
+            )
+            .await;
+        assert_eq!(detail["summary"]["title"], "Mail down");
+        let (status, body) = app
+        .complete(&review, ("mona", &[]), json!({"outcome": "reviewed", "fields": {"cause": "certificate expired", "lessons": "monitor expiry", "problem_needed": true}}))
+        .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert_eq!(app.instance(&instance).await["outcome"], "reviewed");
+    }
+);

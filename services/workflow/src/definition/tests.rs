@@ -26,6 +26,7 @@ fn every_shipped_definition_loads() {
             "change-advisory-board",
             "document-approval",
             "emergency-change",
+            "major-incident-review",
             "standard-change",
             "supplier-review"
         ]

@@ -159,6 +159,32 @@ pub fn deploy(
     Ok(true)
 }
 
+/// The newest version of every definition: (id, version).
+///
+/// # Errors
+/// A query failing.
+pub fn newest_versions(conn: &mut AnyConnection) -> QueryResult<Vec<(String, String)>> {
+    let rows: Vec<(String, String, NaiveDateTime)> = wf_definitions::table
+        .select((
+            wf_definitions::id,
+            wf_definitions::version,
+            wf_definitions::deployed_at,
+        ))
+        .order((
+            wf_definitions::id.asc(),
+            wf_definitions::deployed_at.desc(),
+            wf_definitions::version.desc(),
+        ))
+        .load(conn)?;
+    let mut newest: Vec<(String, String)> = Vec::new();
+    for (id, version, _) in rows {
+        if newest.last().is_none_or(|(last, _)| *last != id) {
+            newest.push((id, version));
+        }
+    }
+    Ok(newest)
+}
+
 /// Every deployed version, newest first within each id.
 ///
 /// # Errors

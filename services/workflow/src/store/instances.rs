@@ -305,7 +305,15 @@ struct TaskWrite {
 }
 
 /// A history row: id, instance, at, actor, kind, node, details.
-type HistoryWrite = (String, String, NaiveDateTime, String, &'static str, Option<String>, String);
+type HistoryWrite = (
+    String,
+    String,
+    NaiveDateTime,
+    String,
+    &'static str,
+    Option<String>,
+    String,
+);
 
 /// An audit row: actor, action, instance, after, before, at.
 type AuditWrite = (String, String, String, Json, Option<Json>, DateTime<Utc>);
