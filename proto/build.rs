@@ -4,6 +4,7 @@
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let files = [
         "meridian/common/v1/common.proto",
+        "meridian/control/v1/ci.proto",
         "meridian/resolution/v1/incident.proto",
         "meridian/service_level/v1/catalogue.proto",
         "meridian/workflow/v1/workflow.proto",
@@ -13,7 +14,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     let descriptors = protox::compile(files, ["."])?;
     // The descriptors themselves, for decoding a message by its type name at run time.
-    #[expect(clippy::disallowed_methods, reason = "cargo hands a build script its output folder this way")]
+    #[expect(
+        clippy::disallowed_methods,
+        reason = "cargo hands a build script its output folder this way"
+    )]
     let out = std::path::PathBuf::from(std::env::var("OUT_DIR")?);
     std::fs::write(
         out.join("descriptors.bin"),

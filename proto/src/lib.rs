@@ -12,6 +12,14 @@ pub mod common {
     }
 }
 
+/// Configuration management events (control service).
+pub mod control {
+    /// Version 1.
+    pub mod v1 {
+        include!(concat!(env!("OUT_DIR"), "/meridian.control.v1.rs"));
+    }
+}
+
 /// Incident management events (resolution service).
 pub mod resolution {
     /// Version 1.
@@ -43,6 +51,10 @@ pub const DESCRIPTORS: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/descrip
 
 /// The message each published event type carries (routing key → protobuf message name).
 pub const EVENT_TYPES: &[(&str, &str)] = &[
+    (
+        "control.ci.changed",
+        "meridian.control.v1.ConfigurationItemChanged",
+    ),
     (
         "resolution.incident.created",
         "meridian.resolution.v1.IncidentCreated",

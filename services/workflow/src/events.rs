@@ -11,6 +11,7 @@ use std::sync::Arc;
 use meridian_chassis::bus::{Bus, Envelope, HandleError, Subscription};
 use meridian_chassis::inbox;
 use meridian_proto::Message;
+use meridian_proto::control::v1::ConfigurationItemChanged;
 use meridian_proto::workflow::v1::CommandReply;
 use serde_json::{Value as Json, json};
 use uuid::Uuid;
@@ -28,7 +29,7 @@ pub const ACTOR: &str = "system:bus";
 
 /// The routing keys a set of definitions needs: their replies and awaited events.
 pub fn bindings<'a>(definitions: impl IntoIterator<Item = &'a Compiled>) -> Vec<String> {
-    let mut keys = BTreeSet::new();
+    let mut keys = BTreeSet::from([CI_CHANGED.to_owned()]);
     for compiled in definitions {
         if let Some(trigger) = &compiled.definition.trigger {
             keys.insert(trigger.event.clone());
@@ -73,7 +74,11 @@ enum Inbound {
         result: Result<Json, String>,
     },
     Event,
+    CiOwner(ConfigurationItemChanged),
 }
+
+/// The CI read model's event.
+pub const CI_CHANGED: &str = "control.ci.changed";
 
 fn decode(envelope: &Envelope) -> Result<Inbound, HandleError> {
     let reply = envelope
@@ -83,6 +88,14 @@ fn decode(envelope: &Envelope) -> Result<Inbound, HandleError> {
         .and_then(|_| CommandReply::decode(envelope.payload.as_slice()).ok())
         .filter(|reply| !reply.correlation_id.is_empty());
     let Some(reply) = reply else {
+        if envelope.event_type == CI_CHANGED {
+            let ci = ConfigurationItemChanged::decode(envelope.payload.as_slice())
+                .map_err(|e| HandleError::Malformed(format!("payload does not decode: {e}")))?;
+            if ci.id.is_empty() {
+                return Err(HandleError::Malformed("CI id is empty".to_owned()));
+            }
+            return Ok(Inbound::CiOwner(ci));
+        }
         return Ok(Inbound::Event);
     };
     let instance = instance_of(&reply.correlation_id).ok_or_else(|| {
@@ -215,6 +228,10 @@ pub async fn apply(svc: &Workflow, envelope: Envelope) -> Result<(), HandleError
                     engine::reply(compiled, state, &correlation_id, result, now, directory)
                 })
                 .map(|_| ()),
+                Inbound::CiOwner(ci) => {
+                    crate::store::ci_owners::upsert(conn, &ci.id, &ci.owner, ci.revision)?;
+                    Ok(())
+                }
                 Inbound::Event => {
                     start_triggered(
                         conn,
@@ -263,9 +280,6 @@ pub async fn apply(svc: &Workflow, envelope: Envelope) -> Result<(), HandleError
 
 /// Starts consuming the replies and events the deployed definitions need.
 pub fn start(bus: &Bus, queue_prefix: &str, svc: Workflow, bindings: Vec<String>) {
-    if bindings.is_empty() {
-        return;
-    }
     let subscription = Subscription {
         queue: format!("{queue_prefix}workflow"),
         bindings,

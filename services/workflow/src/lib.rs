@@ -21,7 +21,7 @@ use meridian_chassis::outbox::Waker;
 
 pub use config::WorkflowConfig;
 
-use crate::engine::{Directory, Effect, EngineError, Instance, NoDirectory, Start};
+use crate::engine::{Directory, Effect, EngineError, Instance, Start};
 use crate::store::definitions::Registry;
 use crate::store::instances::{StepContext, StepError, Writes};
 
@@ -95,10 +95,6 @@ impl std::fmt::Debug for Workflow {
     }
 }
 
-/// People the definitions name indirectly. No CMDB read model yet: CI owners are unknown, and
-/// a task assigned to one raises an incident an operator can retry.
-static DIRECTORY: NoDirectory = NoDirectory;
-
 impl Workflow {
     /// The service on `db`.
     pub fn new(db: Db, clock: Arc<dyn Clock>, config: WorkflowConfig, waker: Waker) -> Self {
@@ -139,7 +135,6 @@ impl Workflow {
             now,
             correlation_id,
             registry,
-            directory: directory(),
         }
     }
 
@@ -245,10 +240,6 @@ fn run_steps(
         writes.flush(conn)?;
         Ok(out)
     }
-}
-
-fn directory() -> &'static dyn Directory {
-    &DIRECTORY
 }
 
 /// Registers the service's routes and state.

@@ -976,3 +976,80 @@ on_both_backends!(
         assert_eq!(app.instance(&instance).await["outcome"], "reviewed");
     }
 );
+
+const CI_REVIEW: &str = "\
+id: ci-owner-check
+name: CI owner check
+variables:
+  ci: { type: string, required: true }
+nodes:
+  - id: start
+    type: start
+    next: confirm
+  - id: confirm
+    type: user_task
+    assignee: { ci_owner: ci }
+    outcomes: [confirmed]
+    next: done
+  - id: done
+    type: end
+";
+
+on_both_backends!(
+    a_task_for_the_owner_of_a_ci_goes_to_the_owner_the_cmdb_announced,
+    |app| {
+        use meridian_proto::control::v1::ConfigurationItemChanged;
+        let (status, _) = app
+            .post("/v1/definitions", ADMIN, json!({"source": CI_REVIEW}))
+            .await;
+        assert_eq!(status, StatusCode::CREATED);
+        let changed = |owner: &str, revision: i64| {
+            let mut event = incident_event(
+                "control.ci.changed",
+                "db-01",
+                ConfigurationItemChanged {
+                    id: "db-01".to_owned(),
+                    name: "Payroll database".to_owned(),
+                    owner: owner.to_owned(),
+                    revision,
+                    ..Default::default()
+                }
+                .encode_to_vec(),
+            );
+            event.source = "/meridian/control".to_owned();
+            event
+        };
+        // Unknown owner: an incident, until the CMDB says who it is and an operator retries.
+        let start = json!({"definition": "ci-owner-check", "business_key": "db-01", "variables": {"ci": "db-01"}});
+        let (_, instance) = app.post("/v1/instances", RITA, start.clone()).await;
+        let state = app.instance(&instance).await;
+        assert_eq!(
+            state["incident"], "the CI `db-01` has no known owner",
+            "{state}"
+        );
+        crate::events::apply(&app.service, changed("olaf", 2))
+            .await
+            .unwrap();
+        crate::events::apply(&app.service, changed("stale", 1))
+            .await
+            .unwrap();
+        let (status, body) = app
+            .post(
+                &format!("/v1/instances/{}/retry", instance["id"].as_str().unwrap()),
+                ADMIN,
+                json!({}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert_eq!(
+            app.open_tasks(&instance, "confirm").await[0]["assignee"],
+            "olaf"
+        );
+        // A new instance goes straight to the owner.
+        let (_, second) = app.post("/v1/instances", RITA, start).await;
+        assert_eq!(
+            app.open_tasks(&second, "confirm").await[0]["assignee"],
+            "olaf"
+        );
+    }
+);

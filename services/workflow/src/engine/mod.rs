@@ -364,6 +364,41 @@ impl Directory for NoDirectory {
     }
 }
 
+/// A directory that knows what it was given (the CI owners a step may need, read beforehand).
+#[derive(Debug, Clone, Default)]
+pub struct MapDirectory {
+    /// CI id → owner.
+    pub ci_owners: std::collections::HashMap<String, String>,
+}
+
+impl Directory for MapDirectory {
+    fn ci_owner(&self, ci: &str) -> Option<String> {
+        self.ci_owners.get(ci).cloned()
+    }
+}
+
+/// The variables a definition's `ci_owner` rules read (their values are CI ids).
+pub fn ci_owner_variables(compiled: &Compiled) -> Vec<&str> {
+    let mut rules: Vec<&Assignee> = Vec::new();
+    for node in &compiled.definition.nodes {
+        let (assignee, timers) = match node {
+            Node::UserTask(task) => (task.assignee.as_ref(), task.boundary.as_slice()),
+            Node::ServiceTask(task) => (None, task.boundary.as_slice()),
+            _ => continue,
+        };
+        rules.extend(assignee);
+        for timer in timers {
+            if let Some(TimerAction::Escalate { to }) = &timer.action {
+                rules.push(to);
+            }
+        }
+    }
+    rules
+        .into_iter()
+        .filter_map(|rule| rule.ci_owner.as_deref())
+        .collect()
+}
+
 /// A request to start an instance.
 #[derive(Debug, Clone)]
 pub struct Start {

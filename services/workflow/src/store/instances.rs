@@ -23,12 +23,14 @@ use super::schema::{
     wf_timers,
 };
 use crate::definition::Compiled;
-use crate::engine::{self, Directory, Effect, EngineError, Instance, Start, Status, Task};
+use crate::engine::{
+    self, Directory, Effect, EngineError, Instance, MapDirectory, Start, Status, Task,
+};
 
 /// Where events come from.
 pub const SOURCE: &str = "/meridian/workflow";
 
-/// Who acts in a step, when, and the collaborators a step needs.
+/// Who acts in a step, when, and the compiled definitions.
 #[derive(Clone, Copy)]
 pub struct StepContext<'a> {
     /// The user (or `system:<part>`).
@@ -39,8 +41,6 @@ pub struct StepContext<'a> {
     pub correlation_id: Option<&'a str>,
     /// Compiled definitions.
     pub registry: &'a Registry,
-    /// People the definitions name indirectly.
-    pub directory: &'a dyn Directory,
 }
 
 /// Why a step did not happen.
@@ -203,7 +203,8 @@ pub fn start_into(
     parent: Option<Uuid>,
     writes: &mut Writes,
 ) -> Result<Instance, StepError> {
-    let (mut instance, effects) = engine::start(compiled, request, ctx.now, ctx.directory)?;
+    let directory = ci_directory(conn, compiled, &request.variables)?;
+    let (mut instance, effects) = engine::start(compiled, request, ctx.now, &directory)?;
     writes.states.insert(
         instance.id,
         Entry {
@@ -258,7 +259,8 @@ pub fn step_into(
         .map(|e| e.current.clone())
         .ok_or(StepError::NotFound)?;
     let mut instance = before.clone();
-    let effects = op(&compiled, &mut instance, ctx.directory)?;
+    let directory = ci_directory(conn, &compiled, &instance.variables)?;
+    let effects = op(&compiled, &mut instance, &directory)?;
     record(
         conn,
         ctx,
@@ -269,6 +271,27 @@ pub fn step_into(
         writes,
     )?;
     Ok(instance)
+}
+
+/// The owners of the CIs the definition's `ci_owner` rules name in these variables (no query
+/// when it has no such rule).
+fn ci_directory(
+    conn: &mut AnyConnection,
+    compiled: &Compiled,
+    variables: &serde_json::Map<String, Json>,
+) -> QueryResult<MapDirectory> {
+    let cis: Vec<String> = engine::ci_owner_variables(compiled)
+        .into_iter()
+        .filter_map(|name| {
+            variables
+                .get(name)
+                .and_then(Json::as_str)
+                .map(str::to_owned)
+        })
+        .collect();
+    Ok(MapDirectory {
+        ci_owners: super::ci_owners::owners(conn, &cis)?,
+    })
 }
 
 fn naive(at: DateTime<Utc>) -> NaiveDateTime {
@@ -365,7 +388,8 @@ fn record(
                     variables,
                 };
                 let child_id = request.id;
-                match engine::start(&called, request, ctx.now, ctx.directory) {
+                let directory = ci_directory(conn, &called, &request.variables)?;
+                match engine::start(&called, request, ctx.now, &directory) {
                     Ok((child, child_effects)) => {
                         engine::child_started(instance, token, child_id);
                         started_children.push((called, child, child_effects));

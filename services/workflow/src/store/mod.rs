@@ -1,6 +1,7 @@
 //! Storage: diesel over [`meridian_chassis::db::AnyConnection`]. Functions are synchronous and
 //! run inside one transaction per step.
 
+pub mod ci_owners;
 pub mod definitions;
 pub mod instances;
 pub mod schema;

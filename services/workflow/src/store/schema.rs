@@ -120,4 +120,14 @@ diesel::allow_tables_to_appear_in_same_query!(
     wf_timers,
     wf_subscriptions,
     wf_history,
+    wf_ci_owners,
 );
+
+diesel::table! {
+    /// CI owners, from `control.ci.changed`.
+    wf_ci_owners (ci_id) {
+        ci_id -> Text,
+        owner -> Text,
+        revision -> BigInt,
+    }
+}
