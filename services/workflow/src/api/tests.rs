@@ -1053,3 +1053,53 @@ on_both_backends!(
         );
     }
 );
+
+const PARENT: &str = "\
+id: parent-flow
+name: Parent flow
+variables:
+  doc: { type: string, required: true }
+nodes:
+  - id: start
+    type: start
+    next: approval
+  - id: approval
+    type: call_activity
+    definition: standard-change
+    variables:
+      change: '{\"doc\": doc}'
+      template: doc
+    next: done
+  - id: done
+    type: end
+    outcome: called
+";
+
+on_both_backends!(
+    a_call_activity_runs_a_stored_child_and_resumes_its_parent,
+    |app| {
+        let (status, body) = app
+            .post("/v1/definitions", ADMIN, json!({"source": PARENT}))
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        let (_, parent) = app
+        .post("/v1/instances", RITA, json!({"definition": "parent-flow", "business_key": "DOC-7", "variables": {"doc": "policy"}}))
+        .await;
+        // The child (a standard change) sends its command; its reply ends it, and the parent.
+        let command = app.last_command("control.change.schedule").await;
+        assert_eq!(command.business_key, "DOC-7");
+        assert_ne!(command.instance_id, parent["id"].as_str().unwrap());
+        assert_eq!(app.instance(&parent).await["status"], "running");
+        app.reply(&command, "control.change.scheduled", true, Uuid::now_v7())
+            .await;
+        let done = app.instance(&parent).await;
+        assert_eq!(
+            (done["status"].clone(), done["outcome"].clone()),
+            (json!("completed"), json!("called")),
+            "{done}"
+        );
+        assert_eq!(done["variables"]["approval"]["outcome"], "approved");
+        let child = app.instance(&json!({"id": command.instance_id})).await;
+        assert_eq!(child["variables"]["template"], "policy");
+    }
+);
