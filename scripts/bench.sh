@@ -77,6 +77,22 @@ psql -q -h 127.0.0.1 -U postgres -d postgres -c "DROP DATABASE IF EXISTS $db WIT
 # The workflow interpreter in memory on one core, and the state one instance keeps.
 cargo bench -p meridian-workflow --bench interpreter -- "$PWD/$out/workflow-interpreter.md"
 
+# The same work on SpiffWorkflow (from PyPI), appended to the interpreter's figures.
+venv="$work/spiff"
+python3 -m venv "$venv" && "$venv/bin/pip" install -q "SpiffWorkflow==3.2.0"
+spiff=$("$venv/bin/python" scripts/compare/spiff_cab.py 10)
+{
+  echo
+  echo "## The same work on SpiffWorkflow 3.2.0 (scripts/compare: cab.bpmn, spiff_cab.py)"
+  echo
+  echo "Every member votes (SpiffWorkflow cannot state a two-of-three quorum), so compare with the"
+  echo "three-vote line above. State: SpiffWorkflow's own JSON serializer, after the assessment."
+  echo
+  echo '```'
+  echo "$spiff"
+  echo '```'
+} >> "$out/workflow-interpreter.md"
+
 # The durable workflow engine on PostgreSQL, every step committed.
 wf=meridian_bench_workflow
 psql -q -h 127.0.0.1 -U postgres -d postgres -c "DROP DATABASE IF EXISTS $wf WITH (FORCE)" -c "CREATE DATABASE $wf"
