@@ -284,6 +284,13 @@ pub fn start(bus: &Bus, queue_prefix: &str, svc: Workflow, bindings: Vec<String>
         queue: format!("{queue_prefix}workflow"),
         bindings,
     };
+    *svc.listening
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(crate::Listening {
+        bus: bus.clone(),
+        queue: subscription.queue.clone(),
+        bound: subscription.bindings.iter().cloned().collect(),
+    });
     let svc = Arc::new(svc);
     bus.consume(
         subscription,

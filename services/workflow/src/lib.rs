@@ -87,6 +87,19 @@ pub struct Workflow {
     pub timers: Arc<tokio::sync::Notify>,
     /// Commits concurrent steps together (group commit).
     pub steps: Batcher<StepJob, StepResult, StepError>,
+    /// The bus queue the consumer listens on, once started, and what is bound to it.
+    pub listening: Arc<std::sync::Mutex<Option<Listening>>>,
+}
+
+/// The consumer's queue and its bindings, for binding more at run time.
+#[derive(Debug, Clone)]
+pub struct Listening {
+    /// The bus.
+    pub bus: meridian_chassis::bus::Bus,
+    /// The queue.
+    pub queue: String,
+    /// The routing keys bound so far.
+    pub bound: std::collections::BTreeSet<String>,
 }
 
 impl std::fmt::Debug for Workflow {
@@ -108,7 +121,41 @@ impl Workflow {
             registry,
             timers: Arc::new(tokio::sync::Notify::new()),
             steps,
+            listening: Arc::default(),
         }
+    }
+
+    /// Binds the events `compiled` waits for (replies, messages, its trigger) that the consumer
+    /// does not hear yet; nothing when no consumer runs.
+    ///
+    /// # Errors
+    /// The broker refusing or unreachable.
+    pub async fn listen_for(
+        &self,
+        compiled: &definition::Compiled,
+    ) -> Result<(), meridian_chassis::bus::BusError> {
+        let listening = self
+            .listening
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone();
+        let Some(listening) = listening else {
+            return Ok(());
+        };
+        for key in events::bindings([compiled]) {
+            if !listening.bound.contains(&key) {
+                listening.bus.bind(&listening.queue, &key).await?;
+                if let Some(l) = self
+                    .listening
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .as_mut()
+                {
+                    l.bound.insert(key);
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Runs one step with group commit, then wakes the relay and the scheduler.

@@ -61,6 +61,16 @@ impl MemoryBus {
         }
     }
 
+    /// Binds one more pattern to a queue declared by [`MemoryBus::consume`].
+    pub fn bind(&self, queue: &str, pattern: &str) {
+        let mut queues = self.queues.lock().unwrap_or_else(PoisonError::into_inner);
+        for q in queues.iter_mut().filter(|q| q.subscription.queue == queue) {
+            if !q.subscription.bindings.iter().any(|b| b == pattern) {
+                q.subscription.bindings.push(pattern.to_owned());
+            }
+        }
+    }
+
     /// Messages dead-lettered so far, with their queue.
     pub fn dead_letters(&self) -> Vec<(String, Envelope)> {
         self.dead

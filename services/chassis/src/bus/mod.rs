@@ -113,6 +113,22 @@ impl Bus {
         }
     }
 
+    /// Binds one more routing-key pattern to a consuming queue (declaring the queue if need be),
+    /// for what a running service learns to listen to (a workflow definition deployed at run
+    /// time). Idempotent.
+    ///
+    /// # Errors
+    /// [`BusError`] when the broker refuses or cannot be reached.
+    pub async fn bind(&self, queue: &str, pattern: &str) -> Result<(), BusError> {
+        match self {
+            Self::Rabbit(bus) => bus.bind(queue, pattern).await,
+            Self::Memory(bus) => {
+                bus.bind(queue, pattern);
+                Ok(())
+            }
+        }
+    }
+
     /// Answers when the broker does (for `/readyz`).
     pub async fn ping(&self) -> bool {
         match self {

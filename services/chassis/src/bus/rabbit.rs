@@ -208,6 +208,25 @@ impl RabbitBus {
         });
     }
 
+    /// Declares `queue` (as [`RabbitBus::consume`] does) and binds `pattern` to it.
+    ///
+    /// # Errors
+    /// The broker refusing or unreachable.
+    pub async fn bind(&self, queue: &str, pattern: &str) -> Result<(), BusError> {
+        let mut slot = self.inner.publisher.lock().await;
+        let channel = self.publisher_channel(&mut slot).await?;
+        let subscription = Subscription {
+            queue: queue.to_owned(),
+            bindings: vec![pattern.to_owned()],
+        };
+        let result = self.declare_queue(&channel, &subscription).await;
+        if result.is_err() {
+            // A failed declaration closes the channel: reconnect next time.
+            *slot = None;
+        }
+        result
+    }
+
     /// Declares the queue, its dead-letter queue and bindings (idempotent).
     ///
     /// # Errors

@@ -143,6 +143,11 @@ pub async fn deploy_definition(
                 .collect(),
         )
     })?);
+    // Listen for what it waits for before it can start (binding twice does no harm).
+    svc.listen_for(&compiled).await.map_err(|error| {
+        tracing::warn!(%error, "the bus could not bind a deployed definition's events");
+        Problem::new(codes::UNAVAILABLE).detail("the bus is not reachable; deploy again")
+    })?;
     let now = svc.clock.now();
     let registry = svc.registry.clone();
     let by = who.subject.clone();

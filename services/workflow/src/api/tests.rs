@@ -1103,3 +1103,37 @@ on_both_backends!(
         assert_eq!(child["variables"]["template"], "policy");
     }
 );
+
+#[actix_web::test]
+async fn a_definition_deployed_at_run_time_hears_its_events_on_the_bus() {
+    use meridian_chassis::bus::{Bus, MemoryBus};
+    let app = TestApp::new(Backend::Sqlite).await;
+    let bus = Bus::Memory(MemoryBus::new(3, Metrics::new().unwrap()));
+    let all = app.service.deployed().await.unwrap();
+    let bindings = crate::events::bindings(all.iter().map(AsRef::as_ref));
+    assert!(!bindings.contains(&"control.change.closed".to_owned()));
+    crate::events::start(&bus, "t.", app.service.clone(), bindings);
+    let (status, _) = app
+        .post("/v1/definitions", ADMIN, json!({"source": WAITS}))
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let (_, instance) = app
+        .post(
+            "/v1/instances",
+            RITA,
+            json!({"definition": "waits-for-closure", "business_key": "CHG5"}),
+        )
+        .await;
+    let mut closed = incident_event("control.change.closed", "CHG5", Vec::new());
+    closed.source = "/meridian/control".to_owned();
+    bus.publish(&[closed]).await.unwrap();
+    let mut status = Value::Null;
+    for _ in 0..100 {
+        status = app.instance(&instance).await["status"].clone();
+        if status == "completed" {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert_eq!(status, "completed");
+}
