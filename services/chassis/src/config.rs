@@ -143,6 +143,10 @@ pub struct BusConfig {
     pub reconnect_min_ms: u64,
     /// Longest reconnect delay, in milliseconds. Default 10000.
     pub reconnect_max_ms: u64,
+    /// The largest AMQP frame this client proposes, in bytes (larger messages span frames).
+    /// Each connection keeps buffers of 32 frames, so this bounds its memory. Default 16384;
+    /// at least 4096.
+    pub frame_max: u32,
 }
 
 /// How tokens are verified.
@@ -303,6 +307,9 @@ impl BusConfig {
         }
         if self.exchange.is_empty() {
             return Err(ConfigError::key("bus.exchange", "must not be empty"));
+        }
+        if self.frame_max < 4096 {
+            return Err(ConfigError::key("bus.frame_max", "must be at least 4096"));
         }
         Ok(())
     }

@@ -135,6 +135,7 @@ pub fn test_bus_config(url: &str) -> (BusConfig, RabbitNames) {
         prefetch: 16,
         reconnect_min_ms: 50,
         reconnect_max_ms: 1000,
+        frame_max: 16384,
     };
     let names = RabbitNames {
         url: url.to_owned(),

@@ -75,7 +75,18 @@ impl RabbitBus {
     async fn connect(&self, name: &str) -> Result<Connection, BusError> {
         let properties = ConnectionProperties::default()
             .with_connection_name(LongString::from(name.as_bytes().to_vec()));
-        Connection::connect(self.inner.config.url.expose_secret(), properties)
+        let mut uri: lapin::uri::AMQPUri = self
+            .inner
+            .config
+            .url
+            .expose_secret()
+            .parse()
+            .map_err(|e: String| error("bus.url", e))?;
+        // The URL's own frame_max wins; otherwise ours bounds the connection's buffers.
+        if uri.query.frame_max.is_none() {
+            uri.query.frame_max = Some(self.inner.config.frame_max);
+        }
+        Connection::connect_uri(uri, properties)
             .await
             .map_err(|e| error("connect", e))
     }
