@@ -852,6 +852,13 @@ pub fn retry(
             node,
             by: by.to_owned(),
         });
+        if run.instance.tasks.iter().any(|t| t.token == token) {
+            // Its tasks are still open (a completion condition failed): the next decision
+            // evaluates it again.
+            continue;
+        }
+        // The node runs again from the start, its old timers gone.
+        run.instance.timers.retain(|t| t.token != token);
         run.enter(token);
     }
     Ok(run.finish())

@@ -940,3 +940,33 @@ fn a_standard_change_is_approved_at_once() {
     case.reply(Ok(json!({})));
     assert_eq!(case.instance.outcome.as_deref(), Some("approved"));
 }
+
+#[test]
+fn a_retried_service_task_starts_afresh_without_doubling_its_timers() {
+    let source = RETRYING.replace(
+        "    retry: { attempts: 3, timeout: PT1M, backoff: PT10S }\n",
+        "    retry: { attempts: 1, timeout: PT1M, backoff: PT10S }\n    boundary:\n      - id: late\n        after: PT1H\n        interrupting: true\n        next: done\n",
+    );
+    let mut case = Case::start(inline(&source), "sys", json!({}));
+    case.reply(Err("down".to_owned()));
+    assert!(case.instance.tokens[0].incident.is_some());
+    let boundary = |case: &Case| {
+        case.instance
+            .timers
+            .iter()
+            .filter(|t| matches!(t.kind, TimerKind::Boundary(_)))
+            .count()
+    };
+    assert_eq!(boundary(&case), 1);
+    let effects = retry(
+        &case.compiled,
+        &mut case.instance,
+        "olga",
+        case.now,
+        &NoDirectory,
+    )
+    .unwrap();
+    case.effects.extend(effects);
+    assert_eq!(boundary(&case), 1);
+    assert_eq!(case.commands().len(), 2);
+}

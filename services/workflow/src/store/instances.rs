@@ -938,8 +938,21 @@ impl Writes {
         if !decision_rows.is_empty() {
             per_backend!(conn, c => diesel::insert_into(wf_decisions::table).values(&decision_rows).execute(c))?;
         }
+        // One statement per instance whose timers went (ids are per instance).
+        let mut by_instance: Vec<(String, Vec<i32>)> = Vec::new();
         for (instance, timer) in timer_deletes {
-            diesel::delete(wf_timers::table.find((instance, timer))).execute(conn)?;
+            match by_instance.iter_mut().find(|(i, _)| *i == instance) {
+                Some((_, timers)) => timers.push(timer),
+                None => by_instance.push((instance, vec![timer])),
+            }
+        }
+        for (instance, timers) in by_instance {
+            diesel::delete(
+                wf_timers::table
+                    .filter(wf_timers::instance_id.eq(instance))
+                    .filter(wf_timers::timer_id.eq_any(timers)),
+            )
+            .execute(conn)?;
         }
         if !timer_inserts.is_empty() {
             per_backend!(conn, c => diesel::insert_into(wf_timers::table).values(&timer_inserts).execute(c))?;
