@@ -19,6 +19,7 @@ pub mod bus;
 pub mod clock;
 pub mod config;
 pub mod db;
+pub mod fields;
 pub mod http;
 pub mod inbox;
 pub mod outbox;

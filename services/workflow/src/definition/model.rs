@@ -5,6 +5,8 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+pub use meridian_chassis::fields::{Field, FieldType};
+
 /// A workflow definition.
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
@@ -45,42 +47,6 @@ pub struct Trigger {
     /// Variables from the event: name → CEL over `event`.
     #[serde(default)]
     pub variables: BTreeMap<String, String>,
-}
-
-/// A typed field: of the start variables or of a task's form.
-#[derive(Debug, Clone, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct Field {
-    /// Its type.
-    #[serde(rename = "type")]
-    pub kind: FieldType,
-    /// Whether it must be given.
-    #[serde(default)]
-    pub required: bool,
-    /// The allowed values (strings only).
-    #[serde(default, rename = "enum")]
-    pub allowed: Vec<String>,
-    /// What it means.
-    #[serde(default)]
-    pub description: String,
-}
-
-/// The types a field may have.
-#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq)]
-#[serde(rename_all = "snake_case")]
-pub enum FieldType {
-    /// Text.
-    String,
-    /// Whole number.
-    Integer,
-    /// Any number.
-    Number,
-    /// True or false.
-    Boolean,
-    /// A list of strings (user ids, say).
-    StringList,
-    /// Any JSON object.
-    Object,
 }
 
 /// One node of the graph. Every node has an `id`, unique within the definition (CEL names a

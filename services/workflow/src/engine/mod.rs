@@ -21,7 +21,7 @@ use serde_json::{Value as Json, json};
 use uuid::Uuid;
 
 use crate::definition::model::{
-    Assignee, BoundaryTimer, Field, FieldType, Mode, Node, ServiceTask, TimerAction, UserTask,
+    Assignee, BoundaryTimer, Field, Mode, Node, ServiceTask, TimerAction, UserTask,
 };
 use crate::definition::{Compiled, duration};
 use expr::{ExprError, Scope};
@@ -421,50 +421,8 @@ pub fn check_fields(
     values: &serde_json::Map<String, Json>,
     prefix: &str,
 ) -> Result<(), EngineError> {
-    let invalid = |name: &str, reason: String| EngineError::Invalid {
-        field: format!("{prefix}.{name}"),
-        reason,
-    };
-    for name in values.keys() {
-        if !fields.contains_key(name) {
-            return Err(invalid(name, "is not a field of this form".to_owned()));
-        }
-    }
-    for (name, field) in fields {
-        let Some(value) = values.get(name).filter(|v| !v.is_null()) else {
-            if field.required {
-                return Err(invalid(name, "is required".to_owned()));
-            }
-            continue;
-        };
-        let ok = match field.kind {
-            FieldType::String => value.is_string(),
-            FieldType::Integer => value.is_i64() || value.is_u64(),
-            FieldType::Number => value.is_number(),
-            FieldType::Boolean => value.is_boolean(),
-            FieldType::StringList => value
-                .as_array()
-                .is_some_and(|items| items.iter().all(Json::is_string)),
-            FieldType::Object => value.is_object(),
-        };
-        if !ok {
-            return Err(invalid(
-                name,
-                format!("must be {:?}", field.kind).to_lowercase(),
-            ));
-        }
-        if !field.allowed.is_empty()
-            && !value
-                .as_str()
-                .is_some_and(|s| field.allowed.iter().any(|a| a == s))
-        {
-            return Err(invalid(
-                name,
-                format!("must be one of {}", field.allowed.join(", ")),
-            ));
-        }
-    }
-    Ok(())
+    meridian_chassis::fields::check(fields, values, prefix)
+        .map_err(|(field, reason)| EngineError::Invalid { field, reason })
 }
 
 /// Starts an instance of `compiled`.

@@ -392,7 +392,7 @@ fn start_variables_are_checked() {
         error,
         EngineError::Invalid {
             field: "variables.cab_members".to_owned(),
-            reason: "must be stringlist".to_owned()
+            reason: "must be string_list".to_owned()
         }
     );
 }
