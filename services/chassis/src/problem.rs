@@ -69,6 +69,9 @@ catalogue! {
     TASK_CLOSED = ("task_closed", 409, "The task is already completed or withdrawn");
     TASK_NOT_ALLOWED = ("task_not_allowed", 403, "The caller is neither the assignee nor a candidate of the task");
     SEGREGATION_OF_DUTIES = ("segregation_of_duties", 403, "Segregation of duties excludes this person from the task");
+    CI_NOT_FOUND = ("ci_not_found", 404, "No such configuration item");
+    CI_RELATION_EXISTS = ("ci_relation_exists", 409, "The two configuration items are already related this way");
+    CI_RELATION_NOT_FOUND = ("ci_relation_not_found", 404, "No such relation");
 }
 
 /// One bad field, as in RFC 7807's own example.

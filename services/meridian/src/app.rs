@@ -17,6 +17,7 @@ use meridian_chassis::http::Readiness;
 use meridian_chassis::outbox::{Relay, Waker};
 use meridian_chassis::telemetry::{Metrics, observe};
 use meridian_chassis::{Clock, SystemClock};
+use meridian_control::{Control, ControlConfig};
 use meridian_resolution::{Resolution, ResolutionConfig};
 use meridian_workflow::{Workflow, WorkflowConfig};
 use secrecy::ExposeSecret;
@@ -29,17 +30,20 @@ pub enum Service {
     Resolution,
     /// The workflow engine: definitions, instances, human tasks, timers.
     Workflow,
+    /// The CMDB (later changes, releases and deployments).
+    Control,
 }
 
 impl Service {
     /// Every service, in start order.
-    pub const ALL: [Self; 2] = [Self::Resolution, Self::Workflow];
+    pub const ALL: [Self; 3] = [Self::Resolution, Self::Workflow, Self::Control];
 
     /// The service's name.
     pub fn name(self) -> &'static str {
         match self {
             Self::Resolution => meridian_resolution::NAME,
             Self::Workflow => meridian_workflow::NAME,
+            Self::Control => meridian_control::NAME,
         }
     }
 }
@@ -51,6 +55,8 @@ pub struct Services {
     pub resolution: Option<Resolution>,
     /// Workflows.
     pub workflow: Option<Workflow>,
+    /// The CMDB.
+    pub control: Option<Control>,
 }
 
 impl Services {
@@ -61,6 +67,9 @@ impl Services {
         }
         if let Some(workflow) = &self.workflow {
             dbs.push(workflow.db.clone());
+        }
+        if let Some(control) = &self.control {
+            dbs.push(control.db.clone());
         }
         dbs
     }
@@ -86,6 +95,8 @@ pub struct Config {
     pub resolution: ResolutionConfig,
     /// `workflow`.
     pub workflow: WorkflowConfig,
+    /// `control`.
+    pub control: ControlConfig,
 }
 
 impl Config {
@@ -106,6 +117,7 @@ impl Config {
             meridian_chassis::config::DEFAULTS,
             meridian_resolution::config::DEFAULTS,
             meridian_workflow::config::DEFAULTS,
+            meridian_control::config::DEFAULTS,
         ];
         layers.extend_from_slice(extra);
         let config: Self = meridian_chassis::config::load(&layers, file)?;
@@ -118,7 +130,8 @@ impl Config {
         self.bus.validate()?;
         self.auth.validate()?;
         self.resolution.validate()?;
-        self.workflow.validate()
+        self.workflow.validate()?;
+        self.control.validate()
     }
 }
 
@@ -198,6 +211,16 @@ impl Runtime {
         service
     }
 
+    /// Builds the control service on `db`.
+    pub fn control(&self, db: Db, waker: Waker) -> Control {
+        Control {
+            db,
+            clock: self.clock.clone(),
+            config: self.config.control.clone(),
+            waker,
+        }
+    }
+
     /// Builds the workflow service on `db`: deploys the definitions of the workflows folder,
     /// then starts its consumer and its timer scheduler.
     ///
@@ -269,6 +292,9 @@ pub fn http_server(
                 if let Some(workflow) = &services.workflow {
                     meridian_workflow::configure(workflow.clone())(cfg);
                 }
+                if let Some(control) = &services.control {
+                    meridian_control::configure(control.clone())(cfg);
+                }
             })
             .route("/v1/openapi.json", web::get().to(serve_openapi))
             .default_service(web::to(meridian_chassis::problem::not_found))
@@ -293,6 +319,7 @@ pub fn http_server(
 pub fn openapi_json() -> String {
     let mut doc = meridian_resolution::api::openapi();
     doc.merge(meridian_workflow::api::openapi());
+    doc.merge(meridian_control::api::openapi());
     doc.info.title = "Meridian".to_owned();
     doc.info.version = env!("CARGO_PKG_VERSION").to_owned();
     doc.to_pretty_json().unwrap_or_else(|_| "{}".to_owned())
@@ -353,6 +380,10 @@ pub async fn serve(config: Config, service: Service, migrate_first: bool) -> any
             workflow: Some(runtime.workflow(db, waker).await?),
             ..Services::default()
         },
+        Service::Control => Services {
+            control: Some(runtime.control(db, waker)),
+            ..Services::default()
+        },
     };
     let (address, server) = http_server(&runtime, services, &runtime.config.http.bind.clone())?;
     tracing::info!(service = service.name(), %address, "listening");
@@ -366,6 +397,7 @@ pub fn migrations(service: Service) -> meridian_chassis::db::Migrations {
     match service {
         Service::Resolution => meridian_resolution::store::MIGRATIONS,
         Service::Workflow => meridian_workflow::store::MIGRATIONS,
+        Service::Control => meridian_control::store::MIGRATIONS,
     }
 }
 

@@ -100,11 +100,14 @@ pub async fn run(file: Option<&Path>, data: &Path, bind: &str) -> anyhow::Result
     let resolution = runtime.resolution(db, waker);
     let (db, waker) = dbs.next().context("workflow database")?;
     let workflow = runtime.workflow(db, waker).await?;
+    let (db, waker) = dbs.next().context("control database")?;
+    let control = runtime.control(db, waker);
     seed(&runtime, &resolution).await?;
     seed_workflow(&workflow).await?;
     let services = app::Services {
         resolution: Some(resolution),
         workflow: Some(workflow),
+        control: Some(control),
     };
     let (address, server) = app::http_server(&runtime, services, bind)?;
     let token = runtime.auth.mint_dev(
@@ -113,6 +116,7 @@ pub async fn run(file: Option<&Path>, data: &Path, bind: &str) -> anyhow::Result
             "agent".to_owned(),
             "incident-manager".to_owned(),
             "change-manager".to_owned(),
+            "configuration-manager".to_owned(),
         ],
         runtime.clock.now(),
         chrono::Duration::hours(12),
@@ -122,7 +126,7 @@ pub async fn run(file: Option<&Path>, data: &Path, bind: &str) -> anyhow::Result
          API:      http://{address}/v1/incidents   http://{address}/v1/tasks?candidate=me\n  \
          OpenAPI:  http://{address}/v1/openapi.json\n  \
          Health:   http://{address}/readyz   Metrics: http://{address}/metrics\n\n  \
-         Token for alice (agent, incident-manager, change-manager), valid 12 hours:\n\n{token}\n\n  \
+         Token for alice (agent, incident-manager, change-manager, configuration-manager), valid 12 hours:\n\n{token}\n\n  \
          Try:  curl -H \"Authorization: Bearer $TOKEN\" http://{address}/v1/incidents\n  \
          Other users: meridian token --sub bob --roles requester --data {data}\n",
         data = data.display()

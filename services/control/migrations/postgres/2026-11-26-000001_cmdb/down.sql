@@ -1,0 +1,2 @@
+DROP TABLE ci_relations;
+DROP TABLE cis;

@@ -1,0 +1,62 @@
+//! The control service's routes, in one table, and its OpenAPI document.
+
+pub mod cis;
+
+#[cfg(test)]
+mod tests;
+
+use actix_web::web;
+use meridian_chassis::auth::Role;
+use meridian_chassis::http::method_not_allowed;
+use utoipa::OpenApi;
+
+/// Records and changes CIs and their relations.
+#[derive(Debug)]
+pub struct ConfigurationManager;
+impl Role for ConfigurationManager {
+    const ANY_OF: &'static [&'static str] = &["configuration-manager"];
+}
+
+macro_rules! routes {
+    ($($path:literal => { $($method:ident : $handler:path),+ $(,)? }),+ $(,)?) => {
+        /// Every route as `(method, path)`, as they appear in the OpenAPI document.
+        pub const ROUTES: &[(&str, &str)] = &[$($((stringify!($method), $path)),+),+];
+
+        /// Registers every route; other methods on a known path get a 405 problem.
+        pub fn configure(cfg: &mut web::ServiceConfig) {
+            $(
+                cfg.service(
+                    web::resource($path)
+                        $(.route(web::$method().to($handler)))+
+                        .default_service(web::to(method_not_allowed)),
+                );
+            )+
+        }
+    };
+}
+
+routes! {
+    "/v1/ci-types" => { get: cis::list_types },
+    "/v1/cis" => { get: cis::list_cis, post: cis::create_ci },
+    "/v1/cis/{id}" => { get: cis::get_ci, patch: cis::update_ci },
+    "/v1/cis/{id}/relations" => { post: cis::relate_ci },
+    "/v1/cis/{id}/impact" => { get: cis::impact },
+    "/v1/relations/{id}" => { delete: cis::delete_relation },
+}
+
+/// The control service's OpenAPI document.
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "Meridian control", description = "Configuration management (ISO/IEC 20000-1 8.2.6)"),
+    paths(
+        cis::list_types, cis::list_cis, cis::create_ci, cis::get_ci, cis::update_ci,
+        cis::relate_ci, cis::impact, cis::delete_relation,
+    ),
+    tags((name = "cmdb", description = "Configuration items, relations, impact analysis"))
+)]
+pub struct ApiDoc;
+
+/// The OpenAPI 3.1 document.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    ApiDoc::openapi()
+}

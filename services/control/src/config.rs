@@ -1,0 +1,102 @@
+//! The `control` section of the configuration.
+
+use std::collections::BTreeMap;
+
+use meridian_chassis::fields::Field;
+use serde::Deserialize;
+
+/// The defaults of the `control` section, compiled in.
+pub const DEFAULTS: &str = include_str!("defaults.yaml");
+
+/// `control`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ControlConfig {
+    /// CI types by name, each with its attribute schema. Default: service, application,
+    /// database, server, kubernetes_namespace, kubernetes_workload, network, licence.
+    pub ci_types: BTreeMap<String, CiType>,
+}
+
+/// `control.ci_types.<name>`.
+#[derive(Debug, Clone, Deserialize, serde::Serialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CiType {
+    /// What it is.
+    #[serde(default)]
+    pub description: String,
+    /// Its attributes, typed.
+    #[serde(default)]
+    #[schema(value_type = Object)]
+    pub attributes: BTreeMap<String, Field>,
+}
+
+impl ControlConfig {
+    /// Checks what serde cannot.
+    ///
+    /// # Errors
+    /// A key and what is wrong with it.
+    pub fn validate(&self) -> Result<(), meridian_chassis::config::ConfigError> {
+        if !self.ci_types.contains_key("service") {
+            return Err(meridian_chassis::config::ConfigError::key(
+                "control.ci_types",
+                "must keep the `service` type (impact analysis reports the services affected)",
+            ));
+        }
+        for (name, ci_type) in &self.ci_types {
+            let ok = !name.is_empty()
+                && name
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
+            if !ok {
+                return Err(meridian_chassis::config::ConfigError::key(
+                    format!("control.ci_types.{name}"),
+                    "a type name is lower case letters, digits and underscores",
+                ));
+            }
+            for (attribute, field) in &ci_type.attributes {
+                if !field.allowed.is_empty()
+                    && field.kind != meridian_chassis::fields::FieldType::String
+                {
+                    return Err(meridian_chassis::config::ConfigError::key(
+                        format!("control.ci_types.{name}.attributes.{attribute}.enum"),
+                        "only strings have an enum",
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Root {
+        control: ControlConfig,
+    }
+
+    #[test]
+    fn the_shipped_types_parse_and_validate() {
+        let root: Root = meridian_chassis::config::load_from(&[DEFAULTS], None, vec![]).unwrap();
+        root.control.validate().unwrap();
+        assert!(root.control.ci_types.contains_key("kubernetes_workload"));
+    }
+
+    #[test]
+    fn an_enum_on_a_number_is_refused_naming_the_key() {
+        let root: Root = meridian_chassis::config::load_from(
+            &[DEFAULTS, "control:\n  ci_types:\n    server:\n      attributes:\n        cores: { type: integer, enum: [a] }\n"],
+            None,
+            vec![],
+        )
+        .unwrap();
+        let error = root.control.validate().unwrap_err().to_string();
+        assert!(
+            error.contains("control.ci_types.server.attributes.cores.enum"),
+            "{error}"
+        );
+    }
+}

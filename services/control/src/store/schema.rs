@@ -1,0 +1,34 @@
+//! The control service's tables (portable SQL types only). Chassis tables (outbox, inbox,
+//! audit_log) are in `meridian_chassis::schema`.
+
+diesel::table! {
+    /// Configuration items.
+    cis (id) {
+        id -> Text,
+        ci_type -> Text,
+        name -> Text,
+        owner -> Text,
+        status -> Text,
+        environment -> Text,
+        criticality -> Text,
+        /// JSON object, checked against the type's schema.
+        attributes -> Text,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+        version -> BigInt,
+    }
+}
+
+diesel::table! {
+    /// `source <kind> target`.
+    ci_relations (id) {
+        id -> Text,
+        source -> Text,
+        kind -> Text,
+        target -> Text,
+        created_by -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::allow_tables_to_appear_in_same_query!(cis, ci_relations);
