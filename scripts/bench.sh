@@ -93,6 +93,13 @@ spiff=$("$venv/bin/python" scripts/compare/spiff_cab.py 10)
   echo '```'
 } >> "$out/workflow-interpreter.md"
 
+# CMDB impact analysis on PostgreSQL over 100,000 CIs and 300,000 relations.
+imp=meridian_bench_impact
+psql -q -h 127.0.0.1 -U postgres -d postgres -c "DROP DATABASE IF EXISTS $imp WITH (FORCE)" -c "CREATE DATABASE $imp"
+cargo bench -p meridian-control --bench impact -- \
+  "postgres://postgres@127.0.0.1:5432/$imp?sslmode=disable" "$PWD/$out/cmdb-impact.md"
+psql -q -h 127.0.0.1 -U postgres -d postgres -c "DROP DATABASE IF EXISTS $imp WITH (FORCE)"
+
 # The durable workflow engine on PostgreSQL, every step committed.
 wf=meridian_bench_workflow
 psql -q -h 127.0.0.1 -U postgres -d postgres -c "DROP DATABASE IF EXISTS $wf WITH (FORCE)" -c "CREATE DATABASE $wf"
