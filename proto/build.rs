@@ -5,6 +5,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let files = [
         "meridian/common/v1/common.proto",
         "meridian/control/v1/ci.proto",
+        "meridian/control/v1/change.proto",
         "meridian/resolution/v1/incident.proto",
         "meridian/service_level/v1/catalogue.proto",
         "meridian/workflow/v1/workflow.proto",

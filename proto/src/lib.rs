@@ -44,7 +44,7 @@ pub mod workflow {
     }
 }
 
-pub use prost::Message;
+pub use prost::{DecodeError, Message};
 
 /// Every message type of the contract, for decoding by name.
 pub const DESCRIPTORS: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/descriptors.bin"));

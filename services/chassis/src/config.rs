@@ -78,6 +78,9 @@ pub fn load_from<T: DeserializeOwned>(
             .with_list_parse_key("auth.algorithms")
             .with_list_parse_key("auth.token_types")
             .with_list_parse_key("resolution.major_incident.priorities")
+            .with_list_parse_key("resolution.major_incident.service_criticalities")
+            .with_list_parse_key("control.cab_members")
+            .with_list_parse_key("control.emergency_cab")
             .source(Some(env)),
     );
     let merged = builder.build()?;

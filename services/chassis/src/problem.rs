@@ -72,6 +72,8 @@ catalogue! {
     CI_NOT_FOUND = ("ci_not_found", 404, "No such configuration item");
     CI_RELATION_EXISTS = ("ci_relation_exists", 409, "The two configuration items are already related this way");
     CI_RELATION_NOT_FOUND = ("ci_relation_not_found", 404, "No such relation");
+    CHANGE_NOT_FOUND = ("change_not_found", 404, "No such change");
+    CHANGE_TRANSITION_NOT_ALLOWED = ("change_transition_not_allowed", 409, "The change's state does not allow this action");
 }
 
 /// One bad field, as in RFC 7807's own example.

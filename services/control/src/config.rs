@@ -15,6 +15,10 @@ pub struct ControlConfig {
     /// CI types by name, each with its attribute schema. Default: service, application,
     /// database, server, kubernetes_namespace, kubernetes_workload, network, licence.
     pub ci_types: BTreeMap<String, CiType>,
+    /// The change advisory board: who votes on normal changes. Default empty (set it).
+    pub cab_members: Vec<String>,
+    /// The emergency CAB: one of them decides an emergency change. Default empty (set it).
+    pub emergency_cab: Vec<String>,
 }
 
 /// `control.ci_types.<name>`.

@@ -1,11 +1,13 @@
 //! The control service: the configuration management database (ISO/IEC 20000-1 8.2.6) — typed
 //! CIs with attributes checked against their type, typed directional relations, impact
-//! analysis, and every change on the CI's history. Change, release and deployment management
-//! follow (issue 4).
+//! analysis, and every change on the CI's history — and change management, whose approvals the
+//! workflow engine runs (submit publishes `control.change.submitted`; the decision comes back
+//! over the bus, [`events`]). Release and deployment management follow (issue 4).
 
 pub mod api;
 pub mod config;
 pub mod domain;
+pub mod events;
 pub mod store;
 
 use std::sync::Arc;
@@ -35,6 +37,13 @@ pub struct Control {
 impl std::fmt::Debug for Control {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Control").field("db", &self.db).finish()
+    }
+}
+
+impl Control {
+    /// Starts the consumer of the approval workflows' commands and outcomes.
+    pub fn start_consumers(&self, bus: &meridian_chassis::bus::Bus, queue_prefix: &str) {
+        events::start(bus, queue_prefix, self.clone());
     }
 }
 

@@ -211,14 +211,16 @@ impl Runtime {
         service
     }
 
-    /// Builds the control service on `db`.
+    /// Builds the control service on `db` and starts its consumer.
     pub fn control(&self, db: Db, waker: Waker) -> Control {
-        Control {
+        let service = Control {
             db,
             clock: self.clock.clone(),
             config: self.config.control.clone(),
             waker,
-        }
+        };
+        service.start_consumers(&self.bus, &self.config.bus.queue_prefix);
+        service
     }
 
     /// Builds the workflow service on `db`: deploys the definitions of the workflows folder,

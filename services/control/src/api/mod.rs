@@ -1,5 +1,6 @@
 //! The control service's routes, in one table, and its OpenAPI document.
 
+pub mod changes;
 pub mod cis;
 
 #[cfg(test)]
@@ -42,17 +43,31 @@ routes! {
     "/v1/cis/{id}/relations" => { post: cis::relate_ci },
     "/v1/cis/{id}/impact" => { get: cis::impact },
     "/v1/relations/{id}" => { delete: cis::delete_relation },
+    "/v1/changes" => { get: changes::list_changes, post: changes::create_change },
+    "/v1/changes/{id}" => { get: changes::get_change },
+    "/v1/changes/{id}/submit" => { post: changes::submit_change },
+    "/v1/changes/{id}/start" => { post: changes::start_change },
+    "/v1/changes/{id}/complete" => { post: changes::complete_change },
+    "/v1/changes/{id}/review" => { post: changes::review_change },
+    "/v1/changes/{id}/close" => { post: changes::close_change },
+    "/v1/changes/{id}/cancel" => { post: changes::cancel_change },
 }
 
 /// The control service's OpenAPI document.
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "Meridian control", description = "Configuration management (ISO/IEC 20000-1 8.2.6)"),
+    info(title = "Meridian control", description = "Configuration management (8.2.6) and change management (8.5.1)"),
     paths(
         cis::list_types, cis::list_cis, cis::create_ci, cis::get_ci, cis::update_ci,
         cis::relate_ci, cis::impact, cis::delete_relation,
+        changes::create_change, changes::list_changes, changes::get_change, changes::submit_change,
+        changes::start_change, changes::complete_change, changes::review_change,
+        changes::close_change, changes::cancel_change,
     ),
-    tags((name = "cmdb", description = "Configuration items, relations, impact analysis"))
+    tags(
+        (name = "cmdb", description = "Configuration items, relations, impact analysis"),
+        (name = "changes", description = "Change management; approval by the workflow engine"),
+    )
 )]
 pub struct ApiDoc;
 

@@ -29,8 +29,15 @@ fn config() -> crate::ControlConfig {
     struct Root {
         control: crate::ControlConfig,
     }
-    let root: Root =
-        meridian_chassis::config::load_from(&[crate::config::DEFAULTS], None, vec![]).unwrap();
+    let root: Root = meridian_chassis::config::load_from(
+        &[
+            crate::config::DEFAULTS,
+            "control:\n  cab_members: [ann, ben, cat]\n  emergency_cab: [eve]\n",
+        ],
+        None,
+        vec![],
+    )
+    .unwrap();
     root.control
 }
 
@@ -133,14 +140,22 @@ impl TestApp {
         body
     }
 
-    async fn events(&self) -> Vec<ConfigurationItemChanged> {
+    async fn outbox(&self) -> Vec<meridian_chassis::bus::Envelope> {
         self.db
             .db
             .run(|conn| meridian_chassis::outbox::pending(conn, 1000).map_err(DbError::from))
             .await
             .unwrap()
             .into_iter()
-            .map(|(_, e)| {
+            .map(|(_, e)| e)
+            .collect()
+    }
+
+    async fn events(&self) -> Vec<ConfigurationItemChanged> {
+        self.outbox()
+            .await
+            .into_iter()
+            .map(|e| {
                 assert_eq!(e.event_type, "control.ci.changed");
                 ConfigurationItemChanged::decode(e.payload.as_slice()).unwrap()
             })
@@ -511,3 +526,353 @@ fn the_openapi_document_lists_every_route() {
         );
     }
 }
+
+const REQUESTER: (&str, &[&str]) = ("rita", &["agent"]);
+
+fn normal_change() -> Value {
+    json!({
+        "title": "Upgrade PostgreSQL to 17", "reason": "end of support", "category": "normal",
+        "window_start": "2026-12-05T01:00:00Z", "window_end": "2026-12-05T03:00:00Z",
+        "implementation_plan": "pg_upgrade", "test_plan": "smoke tests", "backout_plan": "restore the snapshot",
+    })
+}
+
+fn envelope(
+    event_type: &str,
+    payload: Vec<u8>,
+    correlation: Option<&str>,
+) -> meridian_chassis::bus::Envelope {
+    meridian_chassis::bus::Envelope {
+        id: uuid::Uuid::now_v7(),
+        event_type: event_type.to_owned(),
+        source: "/meridian/workflow".to_owned(),
+        subject: "x".to_owned(),
+        time: meridian_chassis::Clock::now(&meridian_chassis::SystemClock),
+        correlation_id: correlation.map(str::to_owned),
+        causation_id: None,
+        actor: None,
+        payload,
+    }
+}
+
+on_both_backends!(
+    a_change_is_submitted_for_approval_and_the_workflows_decision_comes_back,
+    |app| {
+        use meridian_proto::control::v1::ChangeSubmitted;
+        use meridian_proto::workflow::v1::{Command, CommandReply, InstanceCompleted};
+        let db = app.ci(json!({"ci_type": "database", "name": "payroll-db", "owner": "o", "attributes": {"engine": "postgresql"}})).await;
+        let mut body = normal_change();
+        body["configuration_items"] = json!([db]);
+        let (status, change) = app
+            .call(Method::POST, "/v1/changes", REQUESTER, Some(body), None)
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{change}");
+        assert_eq!(
+            (change["state"].clone(), change["requester"].clone()),
+            (json!("draft"), json!("rita"))
+        );
+        assert!(change["number"].as_str().unwrap().starts_with("CHG"));
+        let id = change["id"].as_str().unwrap().to_owned();
+        // Starting a draft is refused, listing what is allowed.
+        let (status, problem) = app
+            .call(
+                Method::POST,
+                &format!("/v1/changes/{id}/start"),
+                REQUESTER,
+                None,
+                None,
+            )
+            .await;
+        assert_eq!(
+            (status, problem["code"].clone()),
+            (StatusCode::CONFLICT, json!("change_transition_not_allowed"))
+        );
+        assert_eq!(
+            problem["allowed-actions"],
+            json!(["update", "submit", "cancel"])
+        );
+        let (status, submitted) = app
+            .call(
+                Method::POST,
+                &format!("/v1/changes/{id}/submit"),
+                REQUESTER,
+                None,
+                None,
+            )
+            .await;
+        assert_eq!(
+            (status, submitted["state"].clone()),
+            (StatusCode::OK, json!("submitted"))
+        );
+        let event = app
+            .outbox()
+            .await
+            .into_iter()
+            .find(|e| e.event_type == "control.change.submitted")
+            .unwrap();
+        let event = ChangeSubmitted::decode(event.payload.as_slice()).unwrap();
+        assert_eq!(
+            (event.kind.as_str(), event.requester.as_str()),
+            ("normal", "rita")
+        );
+        assert_eq!(event.cab_members, ["ann", "ben", "cat"]);
+        assert_eq!(event.configuration_items, std::slice::from_ref(&db));
+        // The CAB workflow approves: its schedule command arrives, the change is scheduled, the
+        // reply goes back; the same command again changes nothing and is answered again.
+        let command = Command {
+            correlation_id: "wf-1:3:1".to_owned(),
+            command: "control.change.schedule".to_owned(),
+            instance_id: "wf-1".to_owned(),
+            business_key: id.clone(),
+            input_json: json!({"change_id": id}).to_string(),
+            attempt: 1,
+        };
+        for _ in 0..2 {
+            let message = envelope(
+                "control.change.schedule",
+                command.encode_to_vec(),
+                Some("wf-1:3:1"),
+            );
+            crate::events::apply(&app.service, message).await.unwrap();
+        }
+        let (_, scheduled) = app
+            .call(
+                Method::GET,
+                &format!("/v1/changes/{id}"),
+                READER,
+                None,
+                None,
+            )
+            .await;
+        assert_eq!(
+            (scheduled["state"].clone(), scheduled["version"].clone()),
+            (json!("scheduled"), json!(3)),
+            "{scheduled}"
+        );
+        let replies: Vec<CommandReply> = app
+            .outbox()
+            .await
+            .into_iter()
+            .filter(|e| e.event_type == "control.change.scheduled")
+            .map(|e| CommandReply::decode(e.payload.as_slice()).unwrap())
+            .collect();
+        assert_eq!(replies.len(), 2);
+        assert!(
+            replies
+                .iter()
+                .all(|r| r.ok && r.correlation_id == "wf-1:3:1")
+        );
+        // The workflow's completion records who decided.
+        let done = InstanceCompleted {
+        instance_id: "wf-1".to_owned(),
+        definition: "change-advisory-board".to_owned(),
+        business_key: id.clone(),
+        outcome: "approved".to_owned(),
+        variables_json: json!({"triage": {"by": "max", "outcome": "assessed", "risk": "high"}, "cab": {"approved": 2, "decisions": [{"by": "ann", "outcome": "approved"}, {"by": "ben", "outcome": "approved"}]}}).to_string(),
+    };
+        crate::events::apply(
+            &app.service,
+            envelope("workflow.instance.completed", done.encode_to_vec(), None),
+        )
+        .await
+        .unwrap();
+        let (_, decided) = app
+            .call(
+                Method::GET,
+                &format!("/v1/changes/{id}"),
+                READER,
+                None,
+                None,
+            )
+            .await;
+        assert_eq!(decided["decision"]["outcome"], "approved");
+        let who: Vec<&str> = decided["decision"]["decided_by"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|d| d["by"].as_str().unwrap())
+            .collect();
+        assert_eq!(who.len(), 3);
+        assert!(who.contains(&"max") && who.contains(&"ann") && who.contains(&"ben"));
+        // Implementation, review, closure.
+        let path = |action: &str| format!("/v1/changes/{id}/{action}");
+        assert_eq!(
+            app.call(Method::POST, &path("start"), REQUESTER, None, None)
+                .await
+                .0,
+            StatusCode::OK
+        );
+        let (status, failed) = app
+            .call(
+                Method::POST,
+                &path("complete"),
+                REQUESTER,
+                Some(json!({"succeeded": false, "notes": "replication lag; backed out"})),
+                None,
+            )
+            .await;
+        assert_eq!(
+            (status, failed["state"].clone()),
+            (StatusCode::OK, json!("failed"))
+        );
+        let (status, reviewed) = app.call(Method::POST, &path("review"), REQUESTER, Some(json!({"successful": false, "incidents_caused": ["INC0001001"], "lessons": "test replication first"})), None).await;
+        assert_eq!(
+            (status, reviewed["state"].clone()),
+            (StatusCode::OK, json!("reviewed")),
+            "{reviewed}"
+        );
+        assert_eq!(
+            reviewed["review"]["post_implementation"]["incidents_caused"],
+            json!(["INC0001001"])
+        );
+        let (status, closed) = app
+            .call(Method::POST, &path("close"), REQUESTER, None, None)
+            .await;
+        assert_eq!(
+            (status, closed["state"].clone()),
+            (StatusCode::OK, json!("closed"))
+        );
+    }
+);
+
+on_both_backends!(a_rejected_change_is_recorded_with_its_veto, |app| {
+    use meridian_proto::workflow::v1::{Command, CommandReply, InstanceCompleted};
+    let (_, change) = app
+        .call(
+            Method::POST,
+            "/v1/changes",
+            REQUESTER,
+            Some(normal_change()),
+            None,
+        )
+        .await;
+    let id = change["id"].as_str().unwrap().to_owned();
+    app.call(
+        Method::POST,
+        &format!("/v1/changes/{id}/submit"),
+        REQUESTER,
+        None,
+        None,
+    )
+    .await;
+    let done = InstanceCompleted {
+        instance_id: "wf-2".to_owned(),
+        definition: "change-advisory-board".to_owned(),
+        business_key: id.clone(),
+        outcome: "rejected".to_owned(),
+        variables_json: json!({"cab": {"decisions": [{"by": "cat", "outcome": "rejected"}]}})
+            .to_string(),
+    };
+    crate::events::apply(
+        &app.service,
+        envelope("workflow.instance.completed", done.encode_to_vec(), None),
+    )
+    .await
+    .unwrap();
+    let (_, rejected) = app
+        .call(
+            Method::GET,
+            &format!("/v1/changes/{id}"),
+            READER,
+            None,
+            None,
+        )
+        .await;
+    assert_eq!(rejected["state"], "rejected");
+    assert_eq!(rejected["decision"]["decided_by"][0]["by"], "cat");
+    assert_eq!(rejected["allowed_actions"], json!([]));
+    // A schedule command for a rejected change is answered with a failure.
+    let command = Command {
+        correlation_id: "wf-2:3:1".to_owned(),
+        command: "control.change.schedule".to_owned(),
+        instance_id: "wf-2".to_owned(),
+        business_key: id.clone(),
+        input_json: json!({"change_id": id}).to_string(),
+        attempt: 1,
+    };
+    crate::events::apply(
+        &app.service,
+        envelope(
+            "control.change.schedule",
+            command.encode_to_vec(),
+            Some("wf-2:3:1"),
+        ),
+    )
+    .await
+    .unwrap();
+    let reply = app
+        .outbox()
+        .await
+        .into_iter()
+        .find(|e| e.event_type == "control.change.scheduled")
+        .unwrap();
+    let reply = CommandReply::decode(reply.payload.as_slice()).unwrap();
+    assert!(!reply.ok && reply.error.contains("rejected"), "{reply:?}");
+});
+
+on_both_backends!(bad_changes_are_refused_naming_the_field, |app| {
+    let cases = [
+        (
+            json!({"title": "", "reason": "r", "category": "normal"}),
+            "title",
+        ),
+        (
+            json!({"title": "t", "reason": "r", "category": "standard"}),
+            "template",
+        ),
+        (
+            json!({"title": "t", "reason": "r", "category": "normal", "template": "x"}),
+            "template",
+        ),
+        (
+            json!({"title": "t", "reason": "r", "category": "urgent"}),
+            "category",
+        ),
+        (
+            json!({"title": "t", "reason": "r", "category": "normal", "window_start": "2026-12-05T03:00:00Z", "window_end": "2026-12-05T01:00:00Z"}),
+            "window_end",
+        ),
+        (
+            json!({"title": "t", "reason": "r", "category": "normal", "configuration_items": ["ghost"]}),
+            "configuration_items[0]",
+        ),
+    ];
+    for (body, field) in cases {
+        let (status, problem) = app
+            .call(
+                Method::POST,
+                "/v1/changes",
+                REQUESTER,
+                Some(body.clone()),
+                None,
+            )
+            .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body}: {problem}");
+        let named = problem["invalid-params"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p["name"] == field);
+        assert!(named, "{field} in {problem}");
+    }
+    let (status, problem) = app
+        .call(
+            Method::POST,
+            "/v1/changes",
+            ("x", &["requester"]),
+            Some(normal_change()),
+            None,
+        )
+        .await;
+    assert_eq!(
+        (status, problem["code"].clone()),
+        (StatusCode::FORBIDDEN, json!("forbidden"))
+    );
+    let (status, problem) = app
+        .call(Method::GET, "/v1/changes/nope", READER, None, None)
+        .await;
+    assert_eq!(
+        (status, problem["code"].clone()),
+        (StatusCode::NOT_FOUND, json!("change_not_found"))
+    );
+});

@@ -1,3 +1,5 @@
-//! The CMDB's rules, no I/O: the vocabularies of CIs and relations, and what makes a CI valid.
+//! The control service's rules, no I/O: the vocabularies of CIs and relations, what makes a CI
+//! valid, and the change lifecycle.
 
+pub mod change;
 pub mod ci;

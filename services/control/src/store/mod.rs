@@ -2,6 +2,7 @@
 //! run inside one transaction per command, writing the row, its audit record and its outbox
 //! events together.
 
+pub mod changes;
 pub mod cis;
 pub mod impact;
 pub mod schema;

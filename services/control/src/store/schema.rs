@@ -31,4 +31,40 @@ diesel::table! {
     }
 }
 
-diesel::allow_tables_to_appear_in_same_query!(cis, ci_relations);
+diesel::allow_tables_to_appear_in_same_query!(cis, ci_relations, changes);
+
+diesel::table! {
+    /// Changes.
+    changes (id) {
+        id -> Text,
+        number -> Text,
+        title -> Text,
+        reason -> Text,
+        category -> Text,
+        template -> Nullable<Text>,
+        requester -> Text,
+        /// JSON array of CI ids.
+        configuration_items -> Text,
+        window_start -> Nullable<Timestamp>,
+        window_end -> Nullable<Timestamp>,
+        implementation_plan -> Text,
+        test_plan -> Text,
+        backout_plan -> Text,
+        state -> Text,
+        /// JSON: the approval decision (outcome, who decided, the votes).
+        decision -> Nullable<Text>,
+        /// JSON: the post-implementation review.
+        review -> Nullable<Text>,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+        version -> BigInt,
+    }
+}
+
+diesel::table! {
+    /// Number counters (SQLite only; PostgreSQL uses sequences).
+    counters (name) {
+        name -> Text,
+        value -> BigInt,
+    }
+}

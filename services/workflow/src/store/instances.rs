@@ -468,6 +468,7 @@ fn record(
                         definition: instance.definition.clone(),
                         business_key: instance.business_key.clone(),
                         outcome: outcome.clone().unwrap_or_default(),
+                        variables_json: Json::Object(instance.variables.clone()).to_string(),
                     }
                     .encode_to_vec(),
                 ));

@@ -1,0 +1,2 @@
+DROP TABLE changes;
+DROP SEQUENCE change_number_seq;

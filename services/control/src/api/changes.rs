@@ -1,0 +1,578 @@
+//! `/v1/changes`: change records and their lifecycle (ISO/IEC 20000-1 8.5.1). Approval is the
+//! workflow engine's: submitting publishes `control.change.submitted`, and the decision comes
+//! back over the bus (see `events`).
+
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::{HttpMessage, HttpRequest, HttpResponse, web};
+use chrono::{DateTime, Utc};
+use meridian_chassis::Problem;
+use meridian_chassis::auth::{AnyRole, Authenticated, Role};
+use meridian_chassis::problem::{InvalidParam, Json, Query, codes};
+use meridian_chassis::telemetry::RequestIds;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use utoipa::{IntoParams, ToSchema};
+use uuid::Uuid;
+
+use crate::Control;
+use crate::domain::change::{Category, ChangeAction, ChangeState};
+use crate::store::changes::{self as store, ChangeRow};
+use crate::store::cis::{self as cis, Context};
+
+/// Raises and works changes.
+#[derive(Debug)]
+pub struct ChangeRequester;
+impl Role for ChangeRequester {
+    const ANY_OF: &'static [&'static str] = &["agent", "change-manager", "configuration-manager"];
+}
+
+const SHORT: usize = 200;
+const LONG: usize = 20_000;
+
+fn correlation(req: &HttpRequest) -> Option<String> {
+    req.extensions()
+        .get::<RequestIds>()
+        .map(|ids| ids.trace_id.clone())
+}
+
+fn utc(at: chrono::NaiveDateTime) -> DateTime<Utc> {
+    DateTime::from_naive_utc_and_offset(at, Utc)
+}
+
+fn not_found() -> Problem {
+    Problem::new(codes::CHANGE_NOT_FOUND)
+}
+
+fn state_of(row: &ChangeRow) -> ChangeState {
+    ChangeState::parse(&row.state).unwrap_or(ChangeState::Draft)
+}
+
+/// The 409 of an action the state does not allow, with the actions it does.
+pub fn not_allowed(state: ChangeState, action: ChangeAction) -> Problem {
+    Problem::new(codes::CHANGE_TRANSITION_NOT_ALLOWED)
+        .detail(format!(
+            "a {} change cannot {}",
+            state.as_str(),
+            action.as_str()
+        ))
+        .allowed_actions(
+            state
+                .allowed()
+                .iter()
+                .map(|a| a.as_str().to_owned())
+                .collect(),
+        )
+}
+
+/// A change as the API shows it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ChangeView {
+    /// Id.
+    pub id: String,
+    /// `CHG0001000` onwards.
+    pub number: String,
+    /// What.
+    pub title: String,
+    /// Why.
+    pub reason: String,
+    /// How it is approved.
+    pub category: Category,
+    /// A standard change's template.
+    pub template: Option<String>,
+    /// Who asked for it.
+    pub requester: String,
+    /// The affected CIs.
+    pub configuration_items: Vec<String>,
+    /// The planned window.
+    pub window_start: Option<DateTime<Utc>>,
+    /// Its end.
+    pub window_end: Option<DateTime<Utc>>,
+    /// How.
+    pub implementation_plan: String,
+    /// How it is tested.
+    pub test_plan: String,
+    /// How it is undone.
+    pub backout_plan: String,
+    /// Where it stands.
+    pub state: ChangeState,
+    /// The actions its state allows.
+    pub allowed_actions: Vec<ChangeAction>,
+    /// The decision: outcome, the workflow that took it, who decided, the votes.
+    #[schema(value_type = Option<Object>)]
+    pub decision: Option<Value>,
+    /// The post-implementation review.
+    #[schema(value_type = Option<Object>)]
+    pub review: Option<Value>,
+    /// Created.
+    pub created_at: DateTime<Utc>,
+    /// Last changed.
+    pub updated_at: DateTime<Utc>,
+    /// Increases with every change (the ETag).
+    pub version: i64,
+}
+
+impl From<&ChangeRow> for ChangeView {
+    fn from(row: &ChangeRow) -> Self {
+        let state = state_of(row);
+        Self {
+            id: row.id.clone(),
+            number: row.number.clone(),
+            title: row.title.clone(),
+            reason: row.reason.clone(),
+            category: Category::parse(&row.category).unwrap_or(Category::Normal),
+            template: row.template.clone(),
+            requester: row.requester.clone(),
+            configuration_items: serde_json::from_str(&row.configuration_items).unwrap_or_default(),
+            window_start: row.window_start.map(utc),
+            window_end: row.window_end.map(utc),
+            implementation_plan: row.implementation_plan.clone(),
+            test_plan: row.test_plan.clone(),
+            backout_plan: row.backout_plan.clone(),
+            state,
+            allowed_actions: state.allowed().to_vec(),
+            decision: row
+                .decision
+                .as_deref()
+                .and_then(|d| serde_json::from_str(d).ok()),
+            review: row
+                .review
+                .as_deref()
+                .and_then(|r| serde_json::from_str(r).ok()),
+            created_at: utc(row.created_at),
+            updated_at: utc(row.updated_at),
+            version: row.version,
+        }
+    }
+}
+
+fn respond(status: actix_web::http::StatusCode, row: &ChangeRow) -> HttpResponse {
+    HttpResponse::build(status)
+        .insert_header((
+            header::ETAG,
+            HeaderValue::from_str(&format!("\"{}\"", row.version))
+                .unwrap_or(HeaderValue::from_static("\"0\"")),
+        ))
+        .json(ChangeView::from(row))
+}
+
+/// The body of `POST /v1/changes`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateChange {
+    /// What.
+    pub title: String,
+    /// Why.
+    pub reason: String,
+    /// How it is approved.
+    pub category: Category,
+    /// The pre-approved template (standard changes only, and required for them).
+    pub template: Option<String>,
+    /// The affected CIs (ids of the CMDB).
+    #[serde(default)]
+    pub configuration_items: Vec<String>,
+    /// The planned window.
+    pub window_start: Option<DateTime<Utc>>,
+    /// Its end (after its start).
+    pub window_end: Option<DateTime<Utc>>,
+    /// How.
+    #[serde(default)]
+    pub implementation_plan: String,
+    /// How it is tested.
+    #[serde(default)]
+    pub test_plan: String,
+    /// How it is undone.
+    #[serde(default)]
+    pub backout_plan: String,
+}
+
+fn text(params: &mut Vec<InvalidParam>, name: &str, value: &str, max: usize, required: bool) {
+    if (required && value.trim().is_empty()) || value.chars().count() > max {
+        params.push(InvalidParam::new(
+            name,
+            if required {
+                format!("must be 1 to {max} characters")
+            } else {
+                format!("must be at most {max} characters")
+            },
+        ));
+    }
+}
+
+/// `POST /v1/changes`: records a draft change; the caller is its requester.
+#[utoipa::path(post, path = "/v1/changes", tag = "changes", request_body = CreateChange,
+    responses(
+        (status = 201, description = "Recorded as a draft", body = ChangeView, headers(("ETag" = String), ("Location" = String))),
+        (status = 400, description = "Bad fields, named", body = meridian_chassis::problem::ProblemBody),
+    ),
+    security(("bearer" = [])))]
+pub async fn create_change(
+    who: Authenticated<ChangeRequester>,
+    req: HttpRequest,
+    body: Json<CreateChange>,
+    svc: web::Data<Control>,
+) -> Result<HttpResponse, Problem> {
+    let body = body.0;
+    let mut params = Vec::new();
+    text(&mut params, "title", &body.title, SHORT, true);
+    text(&mut params, "reason", &body.reason, LONG, true);
+    for (name, plan) in [
+        ("implementation_plan", &body.implementation_plan),
+        ("test_plan", &body.test_plan),
+        ("backout_plan", &body.backout_plan),
+    ] {
+        text(&mut params, name, plan, LONG, false);
+    }
+    match (body.category, &body.template) {
+        (Category::Standard, None) => params.push(InvalidParam::new(
+            "template",
+            "a standard change names its template",
+        )),
+        (Category::Normal | Category::Emergency, Some(_)) => {
+            params.push(InvalidParam::new(
+                "template",
+                "only standard changes have a template",
+            ));
+        }
+        _ => {}
+    }
+    if let (Some(start), Some(end)) = (body.window_start, body.window_end)
+        && end <= start
+    {
+        params.push(InvalidParam::new(
+            "window_end",
+            "must be after window_start",
+        ));
+    }
+    if body.window_start.is_some() != body.window_end.is_some() {
+        params.push(InvalidParam::new(
+            "window_end",
+            "give both ends of the window, or neither",
+        ));
+    }
+    if !params.is_empty() {
+        return Err(Problem::invalid(codes::INVALID_BODY, params));
+    }
+    let now = meridian_chassis::clock::to_micros(svc.clock.now());
+    let actor = who.subject.clone();
+    let correlation = correlation(&req);
+    let row = svc
+        .db
+        .transaction(move |conn| -> Result<ChangeRow, Problem> {
+            for (i, ci) in body.configuration_items.iter().enumerate() {
+                if cis::find(conn, ci)?.is_none() {
+                    return Err(Problem::field(
+                        format!("configuration_items[{i}]"),
+                        "no CI has this id",
+                    ));
+                }
+            }
+            let row = ChangeRow {
+                id: Uuid::now_v7().to_string(),
+                number: store::next_number(conn)?,
+                title: body.title.trim().to_owned(),
+                reason: body.reason,
+                category: body.category.as_str().to_owned(),
+                template: body.template,
+                requester: actor.clone(),
+                configuration_items: Value::from(body.configuration_items).to_string(),
+                window_start: body
+                    .window_start
+                    .map(|t| meridian_chassis::clock::to_micros(t).naive_utc()),
+                window_end: body
+                    .window_end
+                    .map(|t| meridian_chassis::clock::to_micros(t).naive_utc()),
+                implementation_plan: body.implementation_plan,
+                test_plan: body.test_plan,
+                backout_plan: body.backout_plan,
+                state: ChangeState::Draft.as_str().to_owned(),
+                decision: None,
+                review: None,
+                created_at: now.naive_utc(),
+                updated_at: now.naive_utc(),
+                version: 1,
+            };
+            let ctx = Context {
+                actor: &actor,
+                now,
+                correlation_id: correlation.as_deref(),
+            };
+            store::insert(conn, &row, ctx)?;
+            Ok(row)
+        })
+        .await?;
+    let mut response = respond(actix_web::http::StatusCode::CREATED, &row);
+    if let Ok(location) = HeaderValue::from_str(&format!("/v1/changes/{}", row.id)) {
+        response.headers_mut().insert(header::LOCATION, location);
+    }
+    Ok(response)
+}
+
+/// `GET /v1/changes` filters.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct ChangeQuery {
+    /// In this state.
+    pub state: Option<ChangeState>,
+    /// The cursor: the last id of the previous page.
+    pub after: Option<String>,
+    /// Page size, 1–200 (default 50).
+    pub limit: Option<i64>,
+}
+
+/// A page of changes.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ChangePage {
+    /// Newest first.
+    pub items: Vec<ChangeView>,
+    /// The cursor of the next page, if there is one.
+    pub next: Option<String>,
+}
+
+/// `GET /v1/changes`: changes, newest first.
+#[utoipa::path(get, path = "/v1/changes", tag = "changes", params(ChangeQuery),
+    responses((status = 200, description = "A page of changes", body = ChangePage)),
+    security(("bearer" = [])))]
+pub async fn list_changes(
+    _who: Authenticated<AnyRole>,
+    query: Query<ChangeQuery>,
+    svc: web::Data<Control>,
+) -> Result<HttpResponse, Problem> {
+    let query = query.0;
+    let limit = query.limit.unwrap_or(50);
+    if !(1..=200).contains(&limit) {
+        return Err(Problem::field("limit", "must be 1 to 200"));
+    }
+    let page = svc
+        .db
+        .run(move |conn| -> Result<ChangePage, Problem> {
+            let state = query.state.map(ChangeState::as_str);
+            let mut rows = store::list(conn, state, query.after.as_deref(), limit + 1)?;
+            let more = rows.len() > usize::try_from(limit).unwrap_or(usize::MAX);
+            rows.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
+            let next = more.then(|| rows.last().map(|r| r.id.clone())).flatten();
+            Ok(ChangePage {
+                items: rows.iter().map(ChangeView::from).collect(),
+                next,
+            })
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(page))
+}
+
+/// `GET /v1/changes/{id}`: one change with its decision and review.
+#[utoipa::path(get, path = "/v1/changes/{id}", tag = "changes", params(("id" = String, Path)),
+    responses(
+        (status = 200, description = "The change", body = ChangeView, headers(("ETag" = String))),
+        (status = 404, description = "No such change", body = meridian_chassis::problem::ProblemBody),
+    ),
+    security(("bearer" = [])))]
+pub async fn get_change(
+    _who: Authenticated<AnyRole>,
+    id: web::Path<String>,
+    svc: web::Data<Control>,
+) -> Result<HttpResponse, Problem> {
+    let id = id.into_inner();
+    let row = svc
+        .db
+        .run(move |conn| -> Result<ChangeRow, Problem> {
+            store::find(conn, &id)?.ok_or_else(not_found)
+        })
+        .await?;
+    Ok(respond(actix_web::http::StatusCode::OK, &row))
+}
+
+/// Runs one lifecycle action on a change for the caller.
+async fn act(
+    svc: &Control,
+    req: &HttpRequest,
+    id: String,
+    actor: String,
+    action: ChangeAction,
+    apply: impl FnOnce(&mut ChangeRow) -> Result<(), Problem> + Send + 'static,
+) -> Result<HttpResponse, Problem> {
+    let now = meridian_chassis::clock::to_micros(svc.clock.now());
+    let correlation = correlation(req);
+    let cab = svc.config.cab_members.clone();
+    let emergency_cab = svc.config.emergency_cab.clone();
+    let row = svc
+        .db
+        .transaction(move |conn| -> Result<ChangeRow, Problem> {
+            let before = store::load_for_update(conn, &id)?.ok_or_else(not_found)?;
+            let state = state_of(&before);
+            let next = state
+                .after(action)
+                .ok_or_else(|| not_allowed(state, action))?;
+            let mut after = before.clone();
+            after.state = next.as_str().to_owned();
+            apply(&mut after)?;
+            after.version += 1;
+            after.updated_at = now.naive_utc();
+            let ctx = Context {
+                actor: &actor,
+                now,
+                correlation_id: correlation.as_deref(),
+            };
+            let extra = if action == ChangeAction::Submit {
+                let members = match Category::parse(&after.category) {
+                    Some(Category::Emergency) => emergency_cab,
+                    Some(Category::Normal) => cab,
+                    _ => Vec::new(),
+                };
+                vec![store::submitted(&after, &members, ctx)]
+            } else {
+                Vec::new()
+            };
+            store::save(conn, &before, &after, action.as_str(), &extra, ctx)?;
+            Ok(after)
+        })
+        .await?;
+    svc.waker.wake();
+    Ok(respond(actix_web::http::StatusCode::OK, &row))
+}
+
+macro_rules! simple_action {
+    ($(#[$meta:meta])* $name:ident, $action:expr, $path:literal) => {
+        $(#[$meta])*
+        #[utoipa::path(post, path = $path, tag = "changes", params(("id" = String, Path)),
+            responses(
+                (status = 200, description = "Done", body = ChangeView),
+                (status = 404, description = "No such change", body = meridian_chassis::problem::ProblemBody),
+                (status = 409, description = "The state does not allow it (allowed-actions lists what does)", body = meridian_chassis::problem::ProblemBody),
+            ),
+            security(("bearer" = [])))]
+        pub async fn $name(
+            who: Authenticated<ChangeRequester>,
+            req: HttpRequest,
+            id: web::Path<String>,
+            svc: web::Data<Control>,
+        ) -> Result<HttpResponse, Problem> {
+            act(&svc, &req, id.into_inner(), who.subject.clone(), $action, |_| Ok(())).await
+        }
+    };
+}
+
+simple_action!(
+    /// `POST /v1/changes/{id}/submit`: asks for approval; publishes `control.change.submitted`,
+    /// which starts the category's approval workflow.
+    submit_change, ChangeAction::Submit, "/v1/changes/{id}/submit"
+);
+simple_action!(
+    /// `POST /v1/changes/{id}/start`: the implementation begins.
+    start_change, ChangeAction::Start, "/v1/changes/{id}/start"
+);
+simple_action!(
+    /// `POST /v1/changes/{id}/close`: closes a reviewed change.
+    close_change, ChangeAction::Close, "/v1/changes/{id}/close"
+);
+simple_action!(
+    /// `POST /v1/changes/{id}/cancel`: withdraws an open change.
+    cancel_change, ChangeAction::Cancel, "/v1/changes/{id}/cancel"
+);
+
+/// The body of `POST /v1/changes/{id}/complete`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CompleteChange {
+    /// `true`: implemented as planned; `false`: failed and backed out.
+    pub succeeded: bool,
+    /// What happened.
+    pub notes: String,
+}
+
+/// `POST /v1/changes/{id}/complete`: the implementation's result.
+#[utoipa::path(post, path = "/v1/changes/{id}/complete", tag = "changes", params(("id" = String, Path)), request_body = CompleteChange,
+    responses(
+        (status = 200, description = "Implemented or failed", body = ChangeView),
+        (status = 409, description = "Not implementing", body = meridian_chassis::problem::ProblemBody),
+    ),
+    security(("bearer" = [])))]
+pub async fn complete_change(
+    who: Authenticated<ChangeRequester>,
+    req: HttpRequest,
+    id: web::Path<String>,
+    body: Json<CompleteChange>,
+    svc: web::Data<Control>,
+) -> Result<HttpResponse, Problem> {
+    let body = body.0;
+    if body.notes.trim().is_empty() || body.notes.chars().count() > LONG {
+        return Err(Problem::field(
+            "notes",
+            format!("must be 1 to {LONG} characters"),
+        ));
+    }
+    act(
+        &svc,
+        &req,
+        id.into_inner(),
+        who.subject.clone(),
+        ChangeAction::Complete,
+        move |row| {
+            if !body.succeeded {
+                row.state = ChangeState::Failed.as_str().to_owned();
+            }
+            let mut review: serde_json::Map<String, Value> = row
+                .review
+                .as_deref()
+                .and_then(|r| serde_json::from_str(r).ok())
+                .unwrap_or_default();
+            review.insert(
+                "implementation".to_owned(),
+                serde_json::json!({"succeeded": body.succeeded, "notes": body.notes}),
+            );
+            row.review = Some(Value::Object(review).to_string());
+            Ok(())
+        },
+    )
+    .await
+}
+
+/// The body of `POST /v1/changes/{id}/review`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReviewChange {
+    /// Whether the change met its objectives.
+    pub successful: bool,
+    /// Incident numbers it caused.
+    #[serde(default)]
+    pub incidents_caused: Vec<String>,
+    /// What was learnt.
+    pub lessons: String,
+}
+
+/// `POST /v1/changes/{id}/review`: the post-implementation review.
+#[utoipa::path(post, path = "/v1/changes/{id}/review", tag = "changes", params(("id" = String, Path)), request_body = ReviewChange,
+    responses(
+        (status = 200, description = "Reviewed", body = ChangeView),
+        (status = 409, description = "Not implemented or failed", body = meridian_chassis::problem::ProblemBody),
+    ),
+    security(("bearer" = [])))]
+pub async fn review_change(
+    who: Authenticated<ChangeRequester>,
+    req: HttpRequest,
+    id: web::Path<String>,
+    body: Json<ReviewChange>,
+    svc: web::Data<Control>,
+) -> Result<HttpResponse, Problem> {
+    let body = body.0;
+    if body.lessons.trim().is_empty() || body.lessons.chars().count() > LONG {
+        return Err(Problem::field(
+            "lessons",
+            format!("must be 1 to {LONG} characters"),
+        ));
+    }
+    let reviewer = who.subject.clone();
+    act(&svc, &req, id.into_inner(), who.subject.clone(), ChangeAction::Review, move |row| {
+        let mut review: serde_json::Map<String, Value> = row
+            .review
+            .as_deref()
+            .and_then(|r| serde_json::from_str(r).ok())
+            .unwrap_or_default();
+        review.insert(
+            "post_implementation".to_owned(),
+            serde_json::json!({"successful": body.successful, "incidents_caused": body.incidents_caused, "lessons": body.lessons, "by": reviewer}),
+        );
+        row.review = Some(Value::Object(review).to_string());
+        Ok(())
+    })
+    .await
+}
