@@ -420,3 +420,24 @@ pub async fn migrate(config: &Config, service: Service) -> anyhow::Result<()> {
     println!("meridian: {} migrated", service.name());
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    /// The services share one API namespace (one process in `meridian dev`, one ingress on a
+    /// cluster): no two may claim the same method and path.
+    #[test]
+    fn no_two_services_claim_the_same_route() {
+        let mut seen = std::collections::HashMap::new();
+        for (service, routes) in [
+            ("resolution", meridian_resolution::api::ROUTES),
+            ("workflow", meridian_workflow::api::ROUTES),
+            ("control", meridian_control::api::ROUTES),
+        ] {
+            for route in routes {
+                if let Some(other) = seen.insert(*route, service) {
+                    panic!("{route:?} is claimed by {other} and {service}");
+                }
+            }
+        }
+    }
+}

@@ -1,4 +1,4 @@
-//! `/v1/instances`: start, read (with history), cancel, retry; `/v1/incidents`.
+//! `/v1/instances`: start, read (with history), cancel, retry; `/v1/workflow-incidents`.
 
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpRequest, HttpResponse, web};
@@ -323,7 +323,7 @@ where
     Ok(HttpResponse::Ok().json(view))
 }
 
-/// `GET /v1/incidents` paging.
+/// `GET /v1/workflow-incidents` paging.
 #[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
 pub struct IncidentQuery {
@@ -331,8 +331,9 @@ pub struct IncidentQuery {
     pub limit: Option<i64>,
 }
 
-/// `GET /v1/incidents`: running instances with a stuck token, oldest first.
-#[utoipa::path(get, path = "/v1/incidents", tag = "instances", params(IncidentQuery),
+/// `GET /v1/workflow-incidents`: running instances with a stuck token, oldest first. (Not
+/// `/v1/incidents`: that path is the resolution service's, and the services share one API.)
+#[utoipa::path(get, path = "/v1/workflow-incidents", tag = "instances", params(IncidentQuery),
     responses((status = 200, description = "Instances that need a retry", body = [InstanceView])),
     security(("bearer" = [])))]
 pub async fn list_incidents(

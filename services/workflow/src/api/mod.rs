@@ -45,7 +45,7 @@ routes! {
     "/v1/instances/{id}" => { get: instances::get_instance },
     "/v1/instances/{id}/cancel" => { post: instances::cancel_instance },
     "/v1/instances/{id}/retry" => { post: instances::retry_instance },
-    "/v1/incidents" => { get: instances::list_incidents },
+    "/v1/workflow-incidents" => { get: instances::list_incidents },
     "/v1/tasks" => { get: tasks::list_tasks },
     "/v1/tasks/{id}" => { get: tasks::get_task },
     "/v1/tasks/{id}/claim" => { post: tasks::claim_task },

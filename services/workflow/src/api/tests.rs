@@ -723,7 +723,7 @@ on_both_backends!(
             app.clock.advance(Duration::minutes(1));
             crate::scheduler::fire_due(&app.service).await.unwrap();
         }
-        let incidents = app.get("/v1/incidents", ADMIN).await;
+        let incidents = app.get("/v1/workflow-incidents", ADMIN).await;
         assert_eq!(incidents.as_array().unwrap().len(), 1, "{incidents}");
         assert!(
             incidents[0]["incident"]
@@ -734,7 +734,7 @@ on_both_backends!(
         let (status, body) = app.post(&retry_path, ADMIN, json!({})).await;
         assert_eq!(status, StatusCode::OK, "{body}");
         assert!(
-            app.get("/v1/incidents", ADMIN)
+            app.get("/v1/workflow-incidents", ADMIN)
                 .await
                 .as_array()
                 .unwrap()
