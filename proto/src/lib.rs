@@ -56,6 +56,14 @@ pub const EVENT_TYPES: &[(&str, &str)] = &[
         "meridian.control.v1.ConfigurationItemChanged",
     ),
     (
+        "control.change.submitted",
+        "meridian.control.v1.ChangeSubmitted",
+    ),
+    (
+        "control.change.state_changed",
+        "meridian.control.v1.ChangeStateChanged",
+    ),
+    (
         "resolution.incident.created",
         "meridian.resolution.v1.IncidentCreated",
     ),

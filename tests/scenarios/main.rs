@@ -3,7 +3,10 @@
 //!
 //! - `bus`: the outbox survives a broker outage; a redelivered message has one effect; a
 //!   malformed message is dead-lettered and the consumer goes on.
+//! - `changes`: change approval across control and workflow: CAB through the task API, veto,
+//!   emergency CAB, the requester refused as approver.
 #![expect(clippy::unwrap_used, reason = "tests fail loudly")]
 
 mod bus;
+mod changes;
 mod support;

@@ -1137,3 +1137,51 @@ async fn a_definition_deployed_at_run_time_hears_its_events_on_the_bus() {
     }
     assert_eq!(status, "completed");
 }
+
+on_both_backends!(
+    a_submitted_change_starts_the_workflow_of_its_category,
+    |app| {
+        use meridian_proto::control::v1::ChangeSubmitted;
+        for (kind, definition) in [
+            ("normal", "change-advisory-board"),
+            ("emergency", "emergency-change"),
+            ("standard", "standard-change"),
+        ] {
+            let id = format!("chg-{kind}");
+            let submitted = ChangeSubmitted {
+                id: id.clone(),
+                number: "CHG0001000".to_owned(),
+                kind: kind.to_owned(),
+                title: "Upgrade".to_owned(),
+                requester: "rita".to_owned(),
+                cab_members: vec!["ann".to_owned(), "ben".to_owned()],
+                template: if kind == "standard" {
+                    "restart-pod".to_owned()
+                } else {
+                    String::new()
+                },
+                ..Default::default()
+            };
+            let mut event =
+                incident_event("control.change.submitted", &id, submitted.encode_to_vec());
+            event.source = "/meridian/control".to_owned();
+            crate::events::apply(&app.service, event).await.unwrap();
+            let started: Vec<(String, String)> = app
+                .db
+                .db
+                .run(move |conn| {
+                    use crate::store::schema::wf_instances;
+                    use diesel::prelude::*;
+                    wf_instances::table
+                        .filter(wf_instances::business_key.eq(&id))
+                        .select((wf_instances::definition, wf_instances::status))
+                        .load(conn)
+                        .map_err(DbError::from)
+                })
+                .await
+                .unwrap();
+            assert_eq!(started.len(), 1, "{kind}: {started:?}");
+            assert_eq!(started[0].0, definition);
+        }
+    }
+);

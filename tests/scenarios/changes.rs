@@ -1,0 +1,341 @@
+//! Change approval across the control and workflow services over the real RabbitMQ: a change is
+//! submitted over HTTP, the CAB workflow starts from `control.change.submitted`, the change
+//! manager triages and the board votes through the task API, and the change ends scheduled with
+//! who decided on its record; a rejection vetoes; an emergency change goes to the emergency CAB;
+//! the requester can never approve their own change.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_web::dev::{Service as _, ServiceResponse};
+use actix_web::http::{Method, StatusCode};
+use actix_web::{App, test as atest, web};
+use meridian_chassis::auth::Authenticator;
+use meridian_chassis::bus::Bus;
+use meridian_chassis::outbox::{Relay, Waker};
+use meridian_chassis::telemetry::Metrics;
+use meridian_chassis::testing::{Backend, TestDb, amqp_url, dev_auth_config, test_bus_config};
+use meridian_chassis::{Clock, SystemClock};
+use serde_json::{Value, json};
+
+use crate::support::{declare, eventually, rabbit};
+
+struct Cluster {
+    _dbs: (TestDb, TestDb),
+    auth: Authenticator,
+    control: meridian_control::Control,
+    workflow: meridian_workflow::Workflow,
+}
+
+fn relay(service: &'static str, db: &TestDb, bus: &Bus, waker: &Waker) {
+    tokio::spawn(
+        Relay {
+            service,
+            db: db.db.clone(),
+            url: secrecy::SecretString::from(db.url.clone()),
+            bus: bus.clone(),
+            batch_size: 64,
+            poll_interval: Duration::from_millis(100),
+            waker: waker.clone(),
+            metrics: Metrics::new().unwrap(),
+        }
+        .run(),
+    );
+}
+
+impl Cluster {
+    async fn start(bus: &Bus, prefix: &str) -> Self {
+        // The consumers declare their queues when they connect; declare them first so that
+        // nothing published before then is lost (on a broker that has them, as in production).
+        if let Bus::Rabbit(rabbit) = bus {
+            let url = amqp_url();
+            let workflow_keys = [
+                "control.change.submitted",
+                "control.change.scheduled",
+                "control.ci.changed",
+            ];
+            declare(rabbit, &url, &format!("{prefix}workflow"), &workflow_keys).await;
+            let control_keys = ["control.change.schedule", "workflow.instance.completed"];
+            declare(rabbit, &url, &format!("{prefix}control"), &control_keys).await;
+        }
+        let control_db = TestDb::new(Backend::Postgres, meridian_control::store::MIGRATIONS).await;
+        let workflow_db =
+            TestDb::new(Backend::Postgres, meridian_workflow::store::MIGRATIONS).await;
+        #[derive(serde::Deserialize)]
+        struct Root {
+            control: meridian_control::ControlConfig,
+            workflow: meridian_workflow::WorkflowConfig,
+        }
+        let root: Root = meridian_chassis::config::load_from(
+            &[
+                meridian_control::config::DEFAULTS,
+                meridian_workflow::config::DEFAULTS,
+                "control:\n  cab_members: [ann, ben, cat]\n  emergency_cab: [eve]\nworkflow:\n  timer_poll_ms: 200\n",
+            ],
+            None,
+            vec![],
+        )
+        .unwrap();
+        let (control_waker, workflow_waker) = (Waker::default(), Waker::default());
+        relay("control", &control_db, bus, &control_waker);
+        relay("workflow", &workflow_db, bus, &workflow_waker);
+        let control = meridian_control::Control {
+            db: control_db.db.clone(),
+            clock: Arc::new(SystemClock),
+            config: root.control,
+            waker: control_waker,
+        };
+        control.start_consumers(bus, prefix);
+        let workflow = meridian_workflow::Workflow::new(
+            workflow_db.db.clone(),
+            Arc::new(SystemClock),
+            root.workflow,
+            workflow_waker,
+        );
+        let workflows = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../workflows");
+        meridian_workflow::deploy_folder(&workflow, &workflows)
+            .await
+            .unwrap();
+        let all = workflow.deployed().await.unwrap();
+        let bindings = meridian_workflow::events::bindings(all.iter().map(AsRef::as_ref));
+        meridian_workflow::events::start(bus, prefix, workflow.clone(), bindings);
+        tokio::spawn(meridian_workflow::scheduler::run(workflow.clone()));
+        Self {
+            _dbs: (control_db, workflow_db),
+            auth: Authenticator::new(&dev_auth_config()).unwrap(),
+            control,
+            workflow,
+        }
+    }
+
+    async fn app(
+        &self,
+    ) -> impl actix_web::dev::Service<
+        actix_http::Request,
+        Response = ServiceResponse<impl actix_web::body::MessageBody>,
+        Error = actix_web::Error,
+    > {
+        atest::init_service(
+            App::new()
+                .app_data(web::Data::new(self.auth.clone()))
+                .configure(meridian_control::configure(self.control.clone()))
+                .configure(meridian_workflow::configure(self.workflow.clone())),
+        )
+        .await
+    }
+
+    async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        who: (&str, &[&str]),
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        let app = self.app().await;
+        let roles: Vec<String> = who.1.iter().map(|r| (*r).to_owned()).collect();
+        let token = self
+            .auth
+            .mint_dev(
+                who.0,
+                &roles,
+                SystemClock.now(),
+                chrono::Duration::minutes(10),
+            )
+            .unwrap();
+        let mut req = atest::TestRequest::default()
+            .method(method)
+            .uri(path)
+            .insert_header(("Authorization", format!("Bearer {token}")));
+        if let Some(body) = body {
+            req = req.set_json(body);
+        }
+        let response = app.call(req.to_request()).await.unwrap();
+        let status = response.status();
+        let bytes = atest::read_body(response).await;
+        (
+            status,
+            serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+        )
+    }
+
+    /// Records and submits a change as rita.
+    async fn submit(&self, category: &str) -> String {
+        let (status, change) = self
+            .call(
+                Method::POST,
+                "/v1/changes",
+                RITA,
+                Some(json!({"title": "Upgrade the mail gateway", "reason": "security fix", "category": category})),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{change}");
+        let id = change["id"].as_str().unwrap().to_owned();
+        let (status, body) = self
+            .call(
+                Method::POST,
+                &format!("/v1/changes/{id}/submit"),
+                RITA,
+                None,
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        id
+    }
+
+    /// Waits for an open task at `node` that `who` may work, on the instance of change `id`.
+    async fn task(&self, id: &str, node: &str, who: (&str, &[&str]), mine: bool) -> Value {
+        let query = if mine { "assignee=me" } else { "candidate=me" };
+        eventually(Duration::from_secs(20), || async {
+            let (_, page) = self
+                .call(Method::GET, &format!("/v1/tasks?{query}"), who, None)
+                .await;
+            page["items"].as_array().and_then(|items| {
+                items
+                    .iter()
+                    .find(|t| t["node"] == node && t["business_key"] == id)
+                    .cloned()
+            })
+        })
+        .await
+        .unwrap_or_else(|| panic!("{} gets a {node} task for {id}", who.0))
+    }
+
+    async fn complete(
+        &self,
+        task: &Value,
+        who: (&str, &[&str]),
+        body: Value,
+    ) -> (StatusCode, Value) {
+        self.call(
+            Method::POST,
+            &format!("/v1/tasks/{}/complete", task["id"].as_str().unwrap()),
+            who,
+            Some(body),
+        )
+        .await
+    }
+
+    /// Waits for change `id` to reach `state`.
+    async fn change_in(&self, id: &str, state: &str) -> Value {
+        eventually(Duration::from_secs(20), || async {
+            let (_, change) = self
+                .call(Method::GET, &format!("/v1/changes/{id}"), RITA, None)
+                .await;
+            (change["state"] == state && change["decision"]["decided_by"].is_array())
+                .then_some(change)
+        })
+        .await
+        .unwrap_or_else(|| panic!("change {id} reaches {state}"))
+    }
+}
+
+const RITA: (&str, &[&str]) = ("rita", &["agent", "change-manager"]);
+const MAX: (&str, &[&str]) = ("max", &["change-manager"]);
+
+fn setup() -> (
+    meridian_chassis::config::BusConfig,
+    meridian_chassis::testing::RabbitNames,
+) {
+    let (config, mut names) = test_bus_config(&amqp_url());
+    for service in ["control", "workflow"] {
+        names.queue(&format!("{}{service}", config.queue_prefix));
+    }
+    (config, names)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_normal_change_is_approved_by_the_cab_through_the_task_api_and_scheduled() {
+    let (config, _names) = setup();
+    let (bus, _) = rabbit(&config);
+    let cluster = Cluster::start(&bus, &config.queue_prefix).await;
+    let id = cluster.submit("normal").await;
+    // Triage: rita is a change manager too, but she raised the change.
+    let triage = cluster.task(&id, "triage", MAX, false).await;
+    let (status, body) = cluster
+        .complete(
+            &triage,
+            RITA,
+            json!({"outcome": "assessed", "fields": {"risk": "high"}}),
+        )
+        .await;
+    assert_eq!(
+        (status, body["code"].clone()),
+        (StatusCode::FORBIDDEN, json!("segregation_of_duties"))
+    );
+    let (status, body) = cluster
+        .complete(
+            &triage,
+            MAX,
+            json!({"outcome": "assessed", "fields": {"risk": "high"}}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    for member in ["ann", "ben"] {
+        let vote = cluster.task(&id, "cab", (member, &[]), true).await;
+        let (status, body) = cluster
+            .complete(
+                &vote,
+                (member, &[]),
+                json!({"outcome": "approved", "comment": "fine"}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+    }
+    let change = cluster.change_in(&id, "scheduled").await;
+    assert_eq!(change["decision"]["outcome"], "approved");
+    assert_eq!(change["decision"]["workflow"], "change-advisory-board");
+    let who: Vec<&str> = change["decision"]["decided_by"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|d| d["by"].as_str())
+        .collect();
+    for person in ["max", "ann", "ben"] {
+        assert!(who.contains(&person), "{person} in {who:?}");
+    }
+    assert!(!who.contains(&"rita"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_cab_rejection_vetoes_and_an_emergency_change_goes_to_the_emergency_cab() {
+    let (config, _names) = setup();
+    let (bus, _) = rabbit(&config);
+    let cluster = Cluster::start(&bus, &config.queue_prefix).await;
+    let vetoed = cluster.submit("normal").await;
+    let triage = cluster.task(&vetoed, "triage", MAX, false).await;
+    cluster
+        .complete(
+            &triage,
+            MAX,
+            json!({"outcome": "assessed", "fields": {"risk": "medium"}}),
+        )
+        .await;
+    let ann = cluster.task(&vetoed, "cab", ("ann", &[]), true).await;
+    cluster
+        .complete(&ann, ("ann", &[]), json!({"outcome": "approved"}))
+        .await;
+    let cat = cluster.task(&vetoed, "cab", ("cat", &[]), true).await;
+    cluster
+        .complete(
+            &cat,
+            ("cat", &[]),
+            json!({"outcome": "rejected", "comment": "no back-out tested"}),
+        )
+        .await;
+    let change = cluster.change_in(&vetoed, "rejected").await;
+    assert_eq!(change["decision"]["outcome"], "rejected");
+
+    let emergency = cluster.submit("emergency").await;
+    let decision = cluster.task(&emergency, "ecab", ("eve", &[]), true).await;
+    let (status, body) = cluster
+        .complete(&decision, ("eve", &[]), json!({"outcome": "approved"}))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    // Scheduled at once; the retrospective review waits for the change manager.
+    let review = cluster.task(&emergency, "retrospective", MAX, false).await;
+    assert_eq!(review["state"], "open");
+    let (_, change) = cluster
+        .call(Method::GET, &format!("/v1/changes/{emergency}"), RITA, None)
+        .await;
+    assert_eq!(change["state"], "scheduled", "{change}");
+}
