@@ -74,6 +74,7 @@ catalogue! {
     CI_RELATION_NOT_FOUND = ("ci_relation_not_found", 404, "No such relation");
     CHANGE_NOT_FOUND = ("change_not_found", 404, "No such change");
     CHANGE_TRANSITION_NOT_ALLOWED = ("change_transition_not_allowed", 409, "The change's state does not allow this action");
+    CHANGE_IN_FREEZE_WINDOW = ("change_in_freeze_window", 409, "The change's window falls in a freeze window");
 }
 
 /// One bad field, as in RFC 7807's own example.

@@ -19,6 +19,34 @@ pub struct ControlConfig {
     pub cab_members: Vec<String>,
     /// The emergency CAB: one of them decides an emergency change. Default empty (set it).
     pub emergency_cab: Vec<String>,
+    /// Business hours (UTC), for the risk of a change's window. Default 08–18, Monday to Friday.
+    pub business_hours: BusinessHours,
+    /// Periods when no change may be scheduled, except emergencies or with a justified override.
+    pub freeze_windows: Vec<FreezeWindow>,
+}
+
+/// `control.business_hours`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BusinessHours {
+    /// First hour (0–23).
+    pub start_hour: u32,
+    /// Hour it ends (1–24).
+    pub end_hour: u32,
+    /// Monday to Friday only.
+    pub weekdays_only: bool,
+}
+
+/// `control.freeze_windows[]`.
+#[derive(Debug, Clone, Deserialize, serde::Serialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FreezeWindow {
+    /// e.g. `year-end close`.
+    pub name: String,
+    /// RFC 3339.
+    pub start: chrono::DateTime<chrono::Utc>,
+    /// RFC 3339, after `start`.
+    pub end: chrono::DateTime<chrono::Utc>,
 }
 
 /// `control.ci_types.<name>`.
@@ -45,6 +73,22 @@ impl ControlConfig {
                 "control.ci_types",
                 "must keep the `service` type (impact analysis reports the services affected)",
             ));
+        }
+        if self.business_hours.start_hour >= self.business_hours.end_hour
+            || self.business_hours.end_hour > 24
+        {
+            return Err(meridian_chassis::config::ConfigError::key(
+                "control.business_hours",
+                "start_hour must come before end_hour, within 0–24",
+            ));
+        }
+        for (i, freeze) in self.freeze_windows.iter().enumerate() {
+            if freeze.end <= freeze.start {
+                return Err(meridian_chassis::config::ConfigError::key(
+                    format!("control.freeze_windows[{i}].end"),
+                    "must be after start",
+                ));
+            }
         }
         for (name, ci_type) in &self.ci_types {
             let ok = !name.is_empty()

@@ -15,9 +15,13 @@ use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 use crate::Control;
+use crate::config::{ControlConfig, FreezeWindow};
 use crate::domain::change::{Category, ChangeAction, ChangeState};
+use crate::domain::ci::Criticality;
+use crate::domain::risk::{self, Risk};
 use crate::store::changes::{self as store, ChangeRow};
 use crate::store::cis::{self as cis, Context};
+use crate::store::impact::{self, Direction};
 
 /// Raises and works changes.
 #[derive(Debug)]
@@ -103,6 +107,13 @@ pub struct ChangeView {
     /// The post-implementation review.
     #[schema(value_type = Option<Object>)]
     pub review: Option<Value>,
+    /// The risk, scored on submit and explained factor by factor.
+    #[schema(value_type = Option<Object>)]
+    pub risk: Option<Value>,
+    /// Active changes whose window overlaps this one's on the same CIs or on CIs in their
+    /// impact paths (on `GET /v1/changes/{id}` and the calendar).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub conflicts: Option<Vec<Conflict>>,
     /// Created.
     pub created_at: DateTime<Utc>,
     /// Last changed.
@@ -138,6 +149,11 @@ impl From<&ChangeRow> for ChangeView {
                 .review
                 .as_deref()
                 .and_then(|r| serde_json::from_str(r).ok()),
+            risk: row
+                .risk
+                .as_deref()
+                .and_then(|r| serde_json::from_str(r).ok()),
+            conflicts: None,
             created_at: utc(row.created_at),
             updated_at: utc(row.updated_at),
             version: row.version,
@@ -287,6 +303,7 @@ pub async fn create_change(
                 state: ChangeState::Draft.as_str().to_owned(),
                 decision: None,
                 review: None,
+                risk: None,
                 created_at: now.naive_utc(),
                 updated_at: now.naive_utc(),
                 version: 1,
@@ -372,13 +389,291 @@ pub async fn get_change(
     svc: web::Data<Control>,
 ) -> Result<HttpResponse, Problem> {
     let id = id.into_inner();
-    let row = svc
+    let (row, found) = svc
         .db
-        .run(move |conn| -> Result<ChangeRow, Problem> {
-            store::find(conn, &id)?.ok_or_else(not_found)
+        .run(move |conn| -> Result<(ChangeRow, Vec<Conflict>), Problem> {
+            let row = store::find(conn, &id)?.ok_or_else(not_found)?;
+            let found = conflicts(conn, &row)?;
+            Ok((row, found))
         })
         .await?;
-    Ok(respond(actix_web::http::StatusCode::OK, &row))
+    let mut view = ChangeView::from(&row);
+    view.conflicts = Some(found);
+    Ok(HttpResponse::Ok()
+        .insert_header((
+            header::ETAG,
+            HeaderValue::from_str(&format!("\"{}\"", row.version))
+                .unwrap_or(HeaderValue::from_static("\"0\"")),
+        ))
+        .json(view))
+}
+
+/// A change that collides with another.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Conflict {
+    /// The other change.
+    pub change: String,
+    /// Its number.
+    pub number: String,
+    /// Its state.
+    pub state: String,
+    /// Why: the CIs both touch, or that lie in each other's impact paths.
+    pub reason: String,
+}
+
+/// The CIs of `cis` and those within two relations of them, both ways.
+fn neighbourhood(
+    conn: &mut meridian_chassis::db::AnyConnection,
+    cis: &[String],
+) -> diesel::QueryResult<Vec<String>> {
+    let mut all: Vec<String> = cis.to_vec();
+    for ci in cis {
+        for direction in [Direction::Up, Direction::Down] {
+            all.extend(
+                impact::analyse(conn, ci, direction, 2)?
+                    .into_iter()
+                    .map(|r| r.ci.id),
+            );
+        }
+    }
+    all.sort();
+    all.dedup();
+    Ok(all)
+}
+
+/// Active changes whose window overlaps `row`'s and whose CIs meet its CIs or their impact
+/// paths.
+fn conflicts(
+    conn: &mut meridian_chassis::db::AnyConnection,
+    row: &ChangeRow,
+) -> diesel::QueryResult<Vec<Conflict>> {
+    let (Some(start), Some(end)) = (row.window_start, row.window_end) else {
+        return Ok(Vec::new());
+    };
+    let own = store::cis_of(row);
+    if own.is_empty() {
+        return Ok(Vec::new());
+    }
+    let near = neighbourhood(conn, &own)?;
+    let mut found = Vec::new();
+    for other in store::overlapping(conn, start, end, &store::ACTIVE)? {
+        if other.id == row.id {
+            continue;
+        }
+        let theirs = store::cis_of(&other);
+        let same: Vec<&str> = theirs
+            .iter()
+            .filter(|ci| own.contains(ci))
+            .map(String::as_str)
+            .collect();
+        let reason = if !same.is_empty() {
+            format!("both change {}", same.join(", "))
+        } else if let Some(ci) = theirs.iter().find(|ci| near.contains(ci)) {
+            format!("{ci} is in the impact path of this change's CIs")
+        } else {
+            continue;
+        };
+        found.push(Conflict {
+            change: other.id.clone(),
+            number: other.number.clone(),
+            state: other.state.clone(),
+            reason,
+        });
+    }
+    Ok(found)
+}
+
+/// Whether `[start, end)` touches business hours (hour by hour, the first week at most).
+fn in_business_hours(config: &ControlConfig, start: DateTime<Utc>, end: DateTime<Utc>) -> bool {
+    use chrono::{Datelike, Timelike, Weekday};
+    let hours = &config.business_hours;
+    let mut at = start;
+    let last = end.min(start + chrono::Duration::days(7));
+    while at < last {
+        let weekday_ok =
+            !hours.weekdays_only || !matches!(at.weekday(), Weekday::Sat | Weekday::Sun);
+        if weekday_ok && (hours.start_hour..hours.end_hour).contains(&at.hour()) {
+            return true;
+        }
+        at += chrono::Duration::hours(1);
+    }
+    false
+}
+
+/// Scores `row`'s risk from the CMDB and the change history.
+fn assess(
+    conn: &mut meridian_chassis::db::AnyConnection,
+    config: &ControlConfig,
+    row: &ChangeRow,
+) -> diesel::QueryResult<Risk> {
+    let own = store::cis_of(row);
+    let rank = |c: Option<Criticality>| {
+        c.map_or(0, |c| {
+            Criticality::ALL.iter().position(|x| *x == c).unwrap_or(0) + 1
+        })
+    };
+    let mut criticality: Option<Criticality> = None;
+    let mut services = 0;
+    let mut affected: Vec<(String, String)> = Vec::new();
+    for id in &own {
+        if let Some(ci) = cis::find(conn, id)? {
+            let level = Criticality::parse(&ci.criticality);
+            if rank(level) > rank(criticality) {
+                criticality = level;
+            }
+            if ci.ci_type == "service" {
+                services += 1;
+            }
+        }
+        for reached in impact::analyse(conn, id, Direction::Up, 3)? {
+            if !own.contains(&reached.ci.id) {
+                affected.push((reached.ci.id, reached.ci.ci_type));
+            }
+        }
+    }
+    affected.sort();
+    affected.dedup();
+    services += affected.iter().filter(|(_, t)| t == "service").count();
+    let window = row
+        .window_start
+        .zip(row.window_end)
+        .is_some_and(|(start, end)| in_business_hours(config, utc(start), utc(end)));
+    Ok(risk::assess(&risk::Inputs {
+        criticality,
+        affected: affected.len(),
+        services,
+        past_failures: store::failures_on(conn, &own, &row.id)?,
+        in_business_hours: window,
+    }))
+}
+
+/// The freeze windows `[start, end)` overlaps.
+fn freezes(config: &ControlConfig, start: DateTime<Utc>, end: DateTime<Utc>) -> Vec<FreezeWindow> {
+    config
+        .freeze_windows
+        .iter()
+        .filter(|f| f.start < end && f.end > start)
+        .cloned()
+        .collect()
+}
+
+/// The optional body of `POST /v1/changes/{id}/submit`.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SubmitChange {
+    /// Why the change must happen inside a freeze window (kept on the record).
+    pub freeze_override: Option<String>,
+}
+
+/// `POST /v1/changes/{id}/submit`: scores the risk, checks the freeze windows, and asks for
+/// approval: publishes `control.change.submitted`, which starts the category's approval
+/// workflow.
+#[utoipa::path(post, path = "/v1/changes/{id}/submit", tag = "changes", params(("id" = String, Path)),
+    request_body(content = Option<SubmitChange>, description = "Optional"),
+    responses(
+        (status = 200, description = "Submitted, with its risk", body = ChangeView),
+        (status = 404, description = "No such change", body = meridian_chassis::problem::ProblemBody),
+        (status = 409, description = "Not a draft, or in a freeze window without an override", body = meridian_chassis::problem::ProblemBody),
+    ),
+    security(("bearer" = [])))]
+pub async fn submit_change(
+    who: Authenticated<ChangeRequester>,
+    req: HttpRequest,
+    id: web::Path<String>,
+    body: web::Bytes,
+    svc: web::Data<Control>,
+) -> Result<HttpResponse, Problem> {
+    let body: SubmitChange = if body.is_empty() {
+        SubmitChange::default()
+    } else {
+        meridian_chassis::problem::from_json(&body)?
+    };
+    if let Some(reason) = &body.freeze_override
+        && (reason.trim().is_empty() || reason.chars().count() > LONG)
+    {
+        return Err(Problem::field(
+            "freeze_override",
+            format!("must be 1 to {LONG} characters"),
+        ));
+    }
+    let config = svc.config.clone();
+    act(&svc, &req, id.into_inner(), who.subject.clone(), ChangeAction::Submit, move |conn, row| {
+        if let (Some(start), Some(end)) = (row.window_start, row.window_end)
+            && row.category != Category::Emergency.as_str()
+            && let Some(freeze) = freezes(&config, utc(start), utc(end)).first()
+        {
+            let Some(reason) = &body.freeze_override else {
+                return Err(Problem::new(codes::CHANGE_IN_FREEZE_WINDOW).detail(format!(
+                    "the window overlaps the freeze `{}` ({} to {}); submit with a freeze_override to go ahead",
+                    freeze.name, freeze.start, freeze.end
+                )));
+            };
+            let record = serde_json::json!({"freeze_override": {"freeze": freeze.name, "justification": reason}});
+            row.decision = Some(record.to_string());
+        }
+        let risk = assess(conn, &config, row)?;
+        row.risk = Some(serde_json::to_string(&risk).unwrap_or_default());
+        Ok(())
+    })
+    .await
+}
+
+/// `GET /v1/changes/calendar` range.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct CalendarQuery {
+    /// From (RFC 3339).
+    pub from: DateTime<Utc>,
+    /// To (RFC 3339), after `from`, at most 366 days later.
+    pub to: DateTime<Utc>,
+}
+
+/// The change calendar.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Calendar {
+    /// Active changes whose window overlaps the range, by start, each with its conflicts.
+    pub changes: Vec<ChangeView>,
+    /// Freeze windows overlapping the range.
+    pub freeze_windows: Vec<FreezeWindow>,
+}
+
+/// `GET /v1/changes/calendar?from&to`: planned changes, their conflicts, and the freezes.
+#[utoipa::path(get, path = "/v1/changes/calendar", tag = "changes", params(CalendarQuery),
+    responses(
+        (status = 200, description = "The calendar", body = Calendar),
+        (status = 400, description = "A bad range", body = meridian_chassis::problem::ProblemBody),
+    ),
+    security(("bearer" = [])))]
+pub async fn calendar(
+    _who: Authenticated<AnyRole>,
+    query: Query<CalendarQuery>,
+    svc: web::Data<Control>,
+) -> Result<HttpResponse, Problem> {
+    let CalendarQuery { from, to } = query.0;
+    if to <= from || to - from > chrono::Duration::days(366) {
+        return Err(Problem::field(
+            "to",
+            "must be after from, at most 366 days later",
+        ));
+    }
+    let freeze_windows = freezes(&svc.config, from, to);
+    let changes = svc
+        .db
+        .run(move |conn| -> Result<Vec<ChangeView>, Problem> {
+            let rows = store::overlapping(conn, from.naive_utc(), to.naive_utc(), &store::ACTIVE)?;
+            rows.iter()
+                .map(|row| {
+                    let mut view = ChangeView::from(row);
+                    view.conflicts = Some(conflicts(conn, row)?);
+                    Ok(view)
+                })
+                .collect()
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(Calendar {
+        changes,
+        freeze_windows,
+    }))
 }
 
 /// Runs one lifecycle action on a change for the caller.
@@ -388,7 +683,9 @@ async fn act(
     id: String,
     actor: String,
     action: ChangeAction,
-    apply: impl FnOnce(&mut ChangeRow) -> Result<(), Problem> + Send + 'static,
+    apply: impl FnOnce(&mut meridian_chassis::db::AnyConnection, &mut ChangeRow) -> Result<(), Problem>
+    + Send
+    + 'static,
 ) -> Result<HttpResponse, Problem> {
     let now = meridian_chassis::clock::to_micros(svc.clock.now());
     let correlation = correlation(req);
@@ -404,7 +701,7 @@ async fn act(
                 .ok_or_else(|| not_allowed(state, action))?;
             let mut after = before.clone();
             after.state = next.as_str().to_owned();
-            apply(&mut after)?;
+            apply(conn, &mut after)?;
             after.version += 1;
             after.updated_at = now.naive_utc();
             let ctx = Context {
@@ -446,16 +743,11 @@ macro_rules! simple_action {
             id: web::Path<String>,
             svc: web::Data<Control>,
         ) -> Result<HttpResponse, Problem> {
-            act(&svc, &req, id.into_inner(), who.subject.clone(), $action, |_| Ok(())).await
+            act(&svc, &req, id.into_inner(), who.subject.clone(), $action, |_, _| Ok(())).await
         }
     };
 }
 
-simple_action!(
-    /// `POST /v1/changes/{id}/submit`: asks for approval; publishes `control.change.submitted`,
-    /// which starts the category's approval workflow.
-    submit_change, ChangeAction::Submit, "/v1/changes/{id}/submit"
-);
 simple_action!(
     /// `POST /v1/changes/{id}/start`: the implementation begins.
     start_change, ChangeAction::Start, "/v1/changes/{id}/start"
@@ -506,7 +798,7 @@ pub async fn complete_change(
         id.into_inner(),
         who.subject.clone(),
         ChangeAction::Complete,
-        move |row| {
+        move |_, row| {
             if !body.succeeded {
                 row.state = ChangeState::Failed.as_str().to_owned();
             }
@@ -561,7 +853,7 @@ pub async fn review_change(
         ));
     }
     let reviewer = who.subject.clone();
-    act(&svc, &req, id.into_inner(), who.subject.clone(), ChangeAction::Review, move |row| {
+    act(&svc, &req, id.into_inner(), who.subject.clone(), ChangeAction::Review, move |_, row| {
         let mut review: serde_json::Map<String, Value> = row
             .review
             .as_deref()

@@ -44,6 +44,7 @@ routes! {
     "/v1/cis/{id}/impact" => { get: cis::impact },
     "/v1/relations/{id}" => { delete: cis::delete_relation },
     "/v1/changes" => { get: changes::list_changes, post: changes::create_change },
+    "/v1/changes/calendar" => { get: changes::calendar },
     "/v1/changes/{id}" => { get: changes::get_change },
     "/v1/changes/{id}/submit" => { post: changes::submit_change },
     "/v1/changes/{id}/start" => { post: changes::start_change },
@@ -62,7 +63,7 @@ routes! {
         cis::relate_ci, cis::impact, cis::delete_relation,
         changes::create_change, changes::list_changes, changes::get_change, changes::submit_change,
         changes::start_change, changes::complete_change, changes::review_change,
-        changes::close_change, changes::cancel_change,
+        changes::close_change, changes::cancel_change, changes::calendar,
     ),
     tags(
         (name = "cmdb", description = "Configuration items, relations, impact analysis"),

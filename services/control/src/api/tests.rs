@@ -32,7 +32,7 @@ fn config() -> crate::ControlConfig {
     let root: Root = meridian_chassis::config::load_from(
         &[
             crate::config::DEFAULTS,
-            "control:\n  cab_members: [ann, ben, cat]\n  emergency_cab: [eve]\n",
+            "control:\n  cab_members: [ann, ben, cat]\n  emergency_cab: [eve]\n  freeze_windows:\n    - { name: year-end close, start: '2026-12-20T00:00:00Z', end: '2027-01-03T00:00:00Z' }\n",
         ],
         None,
         vec![],
@@ -876,3 +876,337 @@ on_both_backends!(bad_changes_are_refused_naming_the_field, |app| {
         (StatusCode::NOT_FOUND, json!("change_not_found"))
     );
 });
+
+fn windowed(start: &str, end: &str, cis: &[&str], category: &str) -> Value {
+    json!({
+        "title": "Patch", "reason": "security", "category": category,
+        "window_start": start, "window_end": end, "configuration_items": cis,
+    })
+}
+
+on_both_backends!(submitting_scores_the_risk_factor_by_factor, |app| {
+    let db = app.ci(json!({"ci_type": "database", "name": "pay-db", "owner": "o", "criticality": "high", "attributes": {"engine": "postgresql"}})).await;
+    let payroll = app.ci(json!({"ci_type": "service", "name": "Payroll", "owner": "o", "criticality": "critical"})).await;
+    app.relate(&payroll, "depends_on", &db).await;
+    // Wednesday 10:00–12:00 UTC: inside business hours.
+    let (_, change) = app
+        .call(
+            Method::POST,
+            "/v1/changes",
+            REQUESTER,
+            Some(windowed(
+                "2026-12-02T10:00:00Z",
+                "2026-12-02T12:00:00Z",
+                &[&db],
+                "normal",
+            )),
+            None,
+        )
+        .await;
+    let id = change["id"].as_str().unwrap();
+    let (status, submitted) = app
+        .call(
+            Method::POST,
+            &format!("/v1/changes/{id}/submit"),
+            REQUESTER,
+            None,
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{submitted}");
+    let risk = &submitted["risk"];
+    let points: Vec<u64> = risk["factors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["points"].as_u64().unwrap())
+        .collect();
+    // high CI (6), one CI affected (2), one service (2), no failures (0), business hours (4).
+    assert_eq!(points, [6, 2, 2, 0, 4], "{risk}");
+    assert_eq!(
+        (risk["score"].clone(), risk["level"].clone()),
+        (json!(14), json!("medium"))
+    );
+    // At night, with a failed change on the same CI before: no business hours, one failure.
+    let (_, failed) = app
+        .call(
+            Method::POST,
+            "/v1/changes",
+            REQUESTER,
+            Some(windowed(
+                "2026-11-01T01:00:00Z",
+                "2026-11-01T02:00:00Z",
+                &[&db],
+                "emergency",
+            )),
+            None,
+        )
+        .await;
+    let failed_id = failed["id"].as_str().unwrap().to_owned();
+    app.call(
+        Method::POST,
+        &format!("/v1/changes/{failed_id}/submit"),
+        REQUESTER,
+        None,
+        None,
+    )
+    .await;
+    app.db
+        .db
+        .transaction(move |conn| -> Result<(), DbError> {
+            use crate::store::schema::changes;
+            use diesel::prelude::*;
+            diesel::update(changes::table.find(&failed_id))
+                .set(changes::state.eq("failed"))
+                .execute(conn)?;
+            Ok(())
+        })
+        .await
+        .unwrap();
+    let (_, night) = app
+        .call(
+            Method::POST,
+            "/v1/changes",
+            REQUESTER,
+            Some(windowed(
+                "2026-12-05T01:00:00Z",
+                "2026-12-05T02:00:00Z",
+                &[&db],
+                "normal",
+            )),
+            None,
+        )
+        .await;
+    let (_, night) = app
+        .call(
+            Method::POST,
+            &format!("/v1/changes/{}/submit", night["id"].as_str().unwrap()),
+            REQUESTER,
+            None,
+            None,
+        )
+        .await;
+    let points: Vec<u64> = night["risk"]["factors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["points"].as_u64().unwrap())
+        .collect();
+    assert_eq!(points, [6, 2, 2, 4, 0], "{}", night["risk"]);
+});
+
+on_both_backends!(
+    freeze_windows_refuse_changes_unless_emergency_or_justified,
+    |app| {
+        let frozen = windowed(
+            "2026-12-24T01:00:00Z",
+            "2026-12-24T02:00:00Z",
+            &[],
+            "normal",
+        );
+        let (_, change) = app
+            .call(
+                Method::POST,
+                "/v1/changes",
+                REQUESTER,
+                Some(frozen.clone()),
+                None,
+            )
+            .await;
+        let id = change["id"].as_str().unwrap();
+        let path = format!("/v1/changes/{id}/submit");
+        let (status, problem) = app.call(Method::POST, &path, REQUESTER, None, None).await;
+        assert_eq!(
+            (status, problem["code"].clone()),
+            (StatusCode::CONFLICT, json!("change_in_freeze_window")),
+            "{problem}"
+        );
+        assert!(
+            problem["detail"]
+                .as_str()
+                .unwrap()
+                .contains("year-end close")
+        );
+        let (status, problem) = app
+            .call(
+                Method::POST,
+                &path,
+                REQUESTER,
+                Some(json!({"freeze_override": ""})),
+                None,
+            )
+            .await;
+        assert_eq!(
+            (status, problem["invalid-params"][0]["name"].clone()),
+            (StatusCode::BAD_REQUEST, json!("freeze_override"))
+        );
+        let (status, submitted) = app
+            .call(
+                Method::POST,
+                &path,
+                REQUESTER,
+                Some(json!({"freeze_override": "regulator deadline"})),
+                None,
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{submitted}");
+        assert_eq!(
+            submitted["decision"]["freeze_override"]["justification"],
+            "regulator deadline"
+        );
+        let mut emergency = frozen;
+        emergency["category"] = json!("emergency");
+        let (_, change) = app
+            .call(
+                Method::POST,
+                "/v1/changes",
+                REQUESTER,
+                Some(emergency),
+                None,
+            )
+            .await;
+        let (status, _) = app
+            .call(
+                Method::POST,
+                &format!("/v1/changes/{}/submit", change["id"].as_str().unwrap()),
+                REQUESTER,
+                None,
+                None,
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK);
+    }
+);
+
+on_both_backends!(
+    overlapping_changes_on_related_cis_are_conflicts_on_the_calendar,
+    |app| {
+        let db = app.ci(json!({"ci_type": "database", "name": "pay-db", "owner": "o", "attributes": {"engine": "postgresql"}})).await;
+        let application = app
+            .ci(json!({"ci_type": "application", "name": "pay-app", "owner": "o"}))
+            .await;
+        let elsewhere = app
+            .ci(json!({"ci_type": "application", "name": "wiki", "owner": "o"}))
+            .await;
+        app.relate(&application, "depends_on", &db).await;
+        let create = |start: &str, end: &str, ci: &str| windowed(start, end, &[ci], "normal");
+        let (_, a) = app
+            .call(
+                Method::POST,
+                "/v1/changes",
+                REQUESTER,
+                Some(create("2026-12-05T01:00:00Z", "2026-12-05T03:00:00Z", &db)),
+                None,
+            )
+            .await;
+        let (_, b) = app
+            .call(
+                Method::POST,
+                "/v1/changes",
+                REQUESTER,
+                Some(create("2026-12-05T02:00:00Z", "2026-12-05T04:00:00Z", &db)),
+                None,
+            )
+            .await;
+        let (_, c) = app
+            .call(
+                Method::POST,
+                "/v1/changes",
+                REQUESTER,
+                Some(create(
+                    "2026-12-05T02:30:00Z",
+                    "2026-12-05T05:00:00Z",
+                    &application,
+                )),
+                None,
+            )
+            .await;
+        let (_, d) = app
+            .call(
+                Method::POST,
+                "/v1/changes",
+                REQUESTER,
+                Some(create(
+                    "2026-12-05T01:00:00Z",
+                    "2026-12-05T05:00:00Z",
+                    &elsewhere,
+                )),
+                None,
+            )
+            .await;
+        let (_, later) = app
+            .call(
+                Method::POST,
+                "/v1/changes",
+                REQUESTER,
+                Some(create("2026-12-06T01:00:00Z", "2026-12-06T02:00:00Z", &db)),
+                None,
+            )
+            .await;
+        let (_, view) = app
+            .call(
+                Method::GET,
+                &format!("/v1/changes/{}", a["id"].as_str().unwrap()),
+                READER,
+                None,
+                None,
+            )
+            .await;
+        let conflicts: Vec<(Value, String)> = view["conflicts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| {
+                (
+                    c["change"].clone(),
+                    c["reason"].as_str().unwrap().to_owned(),
+                )
+            })
+            .collect();
+        assert_eq!(conflicts.len(), 2, "{conflicts:?}");
+        assert!(
+            conflicts
+                .iter()
+                .any(|(id, why)| *id == b["id"] && why.starts_with("both change"))
+        );
+        assert!(
+            conflicts
+                .iter()
+                .any(|(id, why)| *id == c["id"] && why.contains("impact path"))
+        );
+        assert!(
+            !conflicts
+                .iter()
+                .any(|(id, _)| *id == d["id"] || *id == later["id"])
+        );
+        let (status, calendar) = app
+            .call(
+                Method::GET,
+                "/v1/changes/calendar?from=2026-12-05T00:00:00Z&to=2027-01-01T00:00:00Z",
+                READER,
+                None,
+                None,
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{calendar}");
+        assert_eq!(calendar["changes"].as_array().unwrap().len(), 5);
+        assert_eq!(calendar["freeze_windows"][0]["name"], "year-end close");
+        assert_eq!(
+            calendar["changes"][0]["conflicts"]
+                .as_array()
+                .unwrap()
+                .len(),
+            2
+        );
+        let (status, _) = app
+            .call(
+                Method::GET,
+                "/v1/changes/calendar?from=2026-12-05T00:00:00Z&to=2026-12-04T00:00:00Z",
+                READER,
+                None,
+                None,
+            )
+            .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+    }
+);

@@ -3,3 +3,4 @@
 
 pub mod change;
 pub mod ci;
+pub mod risk;

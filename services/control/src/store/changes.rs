@@ -57,6 +57,8 @@ pub struct ChangeRow {
     pub updated_at: NaiveDateTime,
     /// Increases with every change.
     pub version: i64,
+    /// The risk score, factor by factor, JSON (computed on submit).
+    pub risk: Option<String>,
 }
 
 diesel::define_sql_function! {
@@ -250,4 +252,60 @@ pub fn list(
         query = query.filter(changes::id.lt(before.to_owned()));
     }
     query.load(conn)
+}
+
+/// The states whose window still matters (not final, not refused).
+pub const ACTIVE: [&str; 5] = [
+    "draft",
+    "submitted",
+    "approved",
+    "scheduled",
+    "implementing",
+];
+
+/// The CI ids of a change.
+pub fn cis_of(row: &ChangeRow) -> Vec<String> {
+    serde_json::from_str(&row.configuration_items).unwrap_or_default()
+}
+
+/// How many failed changes touched any of `cis`.
+///
+/// # Errors
+/// A query failing.
+pub fn failures_on(conn: &mut AnyConnection, cis: &[String], except: &str) -> QueryResult<usize> {
+    if cis.is_empty() {
+        return Ok(0);
+    }
+    let failed: Vec<ChangeRow> = changes::table
+        .filter(
+            changes::state
+                .eq("failed")
+                .or(changes::review.like("%\"successful\":false%")),
+        )
+        .filter(changes::id.ne(except))
+        .select(ChangeRow::as_select())
+        .load(conn)?;
+    Ok(failed
+        .iter()
+        .filter(|row| cis_of(row).iter().any(|ci| cis.contains(ci)))
+        .count())
+}
+
+/// Changes in an active state whose window overlaps `[start, end)`.
+///
+/// # Errors
+/// A query failing.
+pub fn overlapping(
+    conn: &mut AnyConnection,
+    start: NaiveDateTime,
+    end: NaiveDateTime,
+    states: &[&str],
+) -> QueryResult<Vec<ChangeRow>> {
+    changes::table
+        .filter(changes::window_start.lt(end))
+        .filter(changes::window_end.gt(start))
+        .filter(changes::state.eq_any(states.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>()))
+        .order((changes::window_start.asc(), changes::id.asc()))
+        .select(ChangeRow::as_select())
+        .load(conn)
 }

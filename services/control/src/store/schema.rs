@@ -58,6 +58,8 @@ diesel::table! {
         created_at -> Timestamp,
         updated_at -> Timestamp,
         version -> BigInt,
+        /// JSON: the risk score, factor by factor (computed on submit).
+        risk -> Nullable<Text>,
     }
 }
 
