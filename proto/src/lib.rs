@@ -64,6 +64,14 @@ pub const EVENT_TYPES: &[(&str, &str)] = &[
         "meridian.control.v1.ChangeStateChanged",
     ),
     (
+        "control.deployment.recorded",
+        "meridian.control.v1.DeploymentRecorded",
+    ),
+    (
+        "control.deployment.failed",
+        "meridian.control.v1.DeploymentRecorded",
+    ),
+    (
         "resolution.incident.created",
         "meridian.resolution.v1.IncidentCreated",
     ),

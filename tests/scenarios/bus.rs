@@ -256,6 +256,7 @@ async fn a_malformed_message_is_dead_lettered_and_the_consumer_keeps_going() {
         &config.queue_prefix,
         db.db.clone(),
         Arc::new(SystemClock),
+        PriorityMatrix::itil(),
     );
 
     let connection = lapin::Connection::connect(&url, lapin::ConnectionProperties::default())

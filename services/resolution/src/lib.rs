@@ -64,7 +64,13 @@ impl Resolution {
 
     /// Starts the service's consumers on `bus` (the catalogue read model).
     pub fn start_consumers(&self, bus: &Bus, queue_prefix: &str) {
-        events::consume::start(bus, queue_prefix, self.db.clone(), self.clock.clone());
+        events::consume::start(
+            bus,
+            queue_prefix,
+            self.db.clone(),
+            self.clock.clone(),
+            self.config.priority_matrix,
+        );
     }
 }
 

@@ -2,6 +2,7 @@
 
 pub mod changes;
 pub mod cis;
+pub mod releases;
 
 #[cfg(test)]
 mod tests;
@@ -52,6 +53,11 @@ routes! {
     "/v1/changes/{id}/review" => { post: changes::review_change },
     "/v1/changes/{id}/close" => { post: changes::close_change },
     "/v1/changes/{id}/cancel" => { post: changes::cancel_change },
+    "/v1/releases" => { post: releases::create_release },
+    "/v1/releases/{id}" => { get: releases::get_release },
+    "/v1/releases/{id}/test-results" => { post: releases::record_test_results },
+    "/v1/releases/{id}/deployments" => { post: releases::deploy_release },
+    "/v1/baselines/{id}" => { get: releases::get_baseline },
 }
 
 /// The control service's OpenAPI document.
@@ -64,10 +70,13 @@ routes! {
         changes::create_change, changes::list_changes, changes::get_change, changes::submit_change,
         changes::start_change, changes::complete_change, changes::review_change,
         changes::close_change, changes::cancel_change, changes::calendar,
+        releases::create_release, releases::get_release, releases::record_test_results,
+        releases::deploy_release, releases::get_baseline,
     ),
     tags(
         (name = "cmdb", description = "Configuration items, relations, impact analysis"),
         (name = "changes", description = "Change management; approval by the workflow engine"),
+        (name = "releases", description = "Releases, deployments and baselines"),
     )
 )]
 pub struct ApiDoc;

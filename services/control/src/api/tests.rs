@@ -1210,3 +1210,150 @@ on_both_backends!(
         assert_eq!(status, StatusCode::BAD_REQUEST);
     }
 );
+
+on_both_backends!(
+    a_release_deploys_only_approved_changes_and_takes_a_baseline,
+    |app| {
+        use meridian_proto::control::v1::DeploymentRecorded;
+        use meridian_proto::workflow::v1::Command;
+        let db = app.ci(json!({"ci_type": "database", "name": "pay-db", "owner": "olaf", "attributes": {"engine": "postgresql", "version": "16"}})).await;
+        let (_, change) = app
+            .call(
+                Method::POST,
+                "/v1/changes",
+                REQUESTER,
+                Some(windowed(
+                    "2026-12-05T01:00:00Z",
+                    "2026-12-05T02:00:00Z",
+                    &[&db],
+                    "normal",
+                )),
+                None,
+            )
+            .await;
+        let change_id = change["id"].as_str().unwrap().to_owned();
+        let (status, release) = app
+        .call(Method::POST, "/v1/releases", REQUESTER, Some(json!({"name": "Payroll", "version": "17.1", "changes": [change_id], "acceptance_criteria": "payroll runs end to end"})), None)
+        .await;
+        assert_eq!(status, StatusCode::CREATED, "{release}");
+        let release_id = release["id"].as_str().unwrap().to_owned();
+        let deploy = format!("/v1/releases/{release_id}/deployments");
+        let (status, problem) = app
+            .call(
+                Method::POST,
+                &deploy,
+                REQUESTER,
+                Some(json!({"environment": "production", "outcome": "succeeded", "notes": ""})),
+                None,
+            )
+            .await;
+        assert_eq!(
+            (status, problem["code"].clone()),
+            (StatusCode::CONFLICT, json!("release_not_approved")),
+            "{problem}"
+        );
+        assert!(
+            problem["detail"]
+                .as_str()
+                .unwrap()
+                .contains(change["number"].as_str().unwrap())
+        );
+        // Approved by its workflow.
+        app.call(
+            Method::POST,
+            &format!("/v1/changes/{change_id}/submit"),
+            REQUESTER,
+            None,
+            None,
+        )
+        .await;
+        let command = Command {
+            correlation_id: "wf:1:1".to_owned(),
+            command: "control.change.schedule".to_owned(),
+            instance_id: "wf".to_owned(),
+            business_key: change_id.clone(),
+            input_json: json!({"change_id": change_id}).to_string(),
+            attempt: 1,
+        };
+        crate::events::apply(
+            &app.service,
+            envelope(
+                "control.change.schedule",
+                command.encode_to_vec(),
+                Some("wf:1:1"),
+            ),
+        )
+        .await
+        .unwrap();
+        let (status, _) = app
+            .call(
+                Method::POST,
+                &format!("/v1/releases/{release_id}/test-results"),
+                REQUESTER,
+                Some(json!({"passed": true, "summary": "all green"})),
+                None,
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK);
+        let (status, deployment) = app.call(Method::POST, &deploy, REQUESTER, Some(json!({"environment": "production", "outcome": "failed", "notes": "migration timed out"})), None).await;
+        assert_eq!(status, StatusCode::CREATED, "{deployment}");
+        // The failure is announced for the resolution service.
+        let failed = app
+            .outbox()
+            .await
+            .into_iter()
+            .find(|e| e.event_type == "control.deployment.failed")
+            .unwrap();
+        let failed = DeploymentRecorded::decode(failed.payload.as_slice()).unwrap();
+        assert_eq!(
+            (failed.environment.as_str(), failed.outcome.as_str()),
+            ("production", "failed")
+        );
+        assert_eq!(failed.configuration_items, std::slice::from_ref(&db));
+        // The baseline holds the CI as it was; a later edit shows as a difference.
+        let baseline = deployment["baseline_id"].as_str().unwrap().to_owned();
+        app.call(
+            Method::PATCH,
+            &format!("/v1/cis/{db}"),
+            CMDB,
+            Some(json!({"attributes": {"engine": "postgresql", "version": "17"}})),
+            None,
+        )
+        .await;
+        let (status, view) = app
+            .call(
+                Method::GET,
+                &format!("/v1/baselines/{baseline}"),
+                READER,
+                None,
+                None,
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{view}");
+        assert_eq!(view["cis"][0]["id"], db.as_str());
+        assert_eq!(view["differences"][0]["ci"], db.as_str());
+        assert!(
+            view["differences"][0]["changed"]["attributes"]["then"]
+                .as_str()
+                .unwrap()
+                .contains("\"16\"")
+        );
+        let (_, release) = app
+            .call(
+                Method::GET,
+                &format!("/v1/releases/{release_id}"),
+                READER,
+                None,
+                None,
+            )
+            .await;
+        assert_eq!(release["deployments"].as_array().unwrap().len(), 1);
+        assert_eq!(release["test_results"]["passed"], true);
+        assert_eq!(release["changes"][0]["approved"], true);
+        let (status, problem) = app.call(Method::POST, "/v1/releases", REQUESTER, Some(json!({"name": "x", "version": "1", "changes": ["ghost"], "acceptance_criteria": "a"})), None).await;
+        assert_eq!(
+            (status, problem["invalid-params"][0]["name"].clone()),
+            (StatusCode::BAD_REQUEST, json!("changes[0]"))
+        );
+    }
+);

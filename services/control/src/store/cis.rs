@@ -18,7 +18,17 @@ use super::schema::{ci_relations, cis};
 pub const SOURCE: &str = "/meridian/control";
 
 /// A CI row.
-#[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable, AsChangeset, Serialize)]
+#[derive(
+    Debug,
+    Clone,
+    PartialEq,
+    Queryable,
+    Selectable,
+    Insertable,
+    AsChangeset,
+    Serialize,
+    serde::Deserialize,
+)]
 #[diesel(table_name = cis)]
 pub struct CiRow {
     /// Id.

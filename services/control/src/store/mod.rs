@@ -5,6 +5,7 @@
 pub mod changes;
 pub mod cis;
 pub mod impact;
+pub mod releases;
 pub mod schema;
 
 /// The control service's migrations for both backends.

@@ -31,7 +31,14 @@ diesel::table! {
     }
 }
 
-diesel::allow_tables_to_appear_in_same_query!(cis, ci_relations, changes);
+diesel::allow_tables_to_appear_in_same_query!(
+    cis,
+    ci_relations,
+    changes,
+    releases,
+    baselines,
+    deployments
+);
 
 diesel::table! {
     /// Changes.
@@ -68,5 +75,48 @@ diesel::table! {
     counters (name) {
         name -> Text,
         value -> BigInt,
+    }
+}
+
+diesel::table! {
+    /// Releases.
+    releases (id) {
+        id -> Text,
+        name -> Text,
+        version -> Text,
+        /// JSON array of change ids.
+        changes -> Text,
+        acceptance_criteria -> Text,
+        /// JSON: the latest test results.
+        test_results -> Nullable<Text>,
+        created_by -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    /// Baselines: snapshots of sets of CIs.
+    baselines (id) {
+        id -> Text,
+        name -> Text,
+        /// JSON array of CI rows.
+        snapshot -> Text,
+        taken_by -> Text,
+        taken_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    /// Deployments.
+    deployments (id) {
+        id -> Text,
+        release_id -> Text,
+        environment -> Text,
+        /// `succeeded` or `failed`.
+        outcome -> Text,
+        notes -> Text,
+        baseline_id -> Text,
+        deployed_by -> Text,
+        deployed_at -> Timestamp,
     }
 }

@@ -872,3 +872,51 @@ async fn every_documented_route_is_served() {
         assert!(!status.is_server_error(), "{method} {path}: {body}");
     }
 }
+
+on_both_backends!(a_failed_deployment_becomes_an_incident_once, |app| {
+    use meridian_proto::Message;
+    use meridian_proto::control::v1::DeploymentRecorded;
+    let envelope = meridian_chassis::bus::Envelope {
+        id: uuid::Uuid::now_v7(),
+        event_type: "control.deployment.failed".to_owned(),
+        source: "/meridian/control".to_owned(),
+        subject: "dep-1".to_owned(),
+        time: meridian_chassis::Clock::now(&meridian_chassis::SystemClock),
+        correlation_id: None,
+        causation_id: None,
+        actor: Some("rita".to_owned()),
+        payload: DeploymentRecorded {
+            deployment_id: "dep-1".to_owned(),
+            release_id: "rel-1".to_owned(),
+            release_name: "Payroll".to_owned(),
+            version: "17.1".to_owned(),
+            environment: "production".to_owned(),
+            outcome: "failed".to_owned(),
+            notes: "migration timed out".to_owned(),
+            configuration_items: vec!["pay-db".to_owned()],
+            ..Default::default()
+        }
+        .encode_to_vec(),
+    };
+    for _ in 0..2 {
+        crate::events::consume::apply_deployment_failed(
+            &app.service.db,
+            &meridian_chassis::SystemClock,
+            crate::domain::priority::PriorityMatrix::itil(),
+            envelope.clone(),
+        )
+        .await
+        .unwrap();
+    }
+    let (status, page) = app.get("/v1/incidents").await;
+    assert_eq!(status, StatusCode::OK);
+    let items = page["items"].as_array().unwrap();
+    assert_eq!(items.len(), 1, "{page}");
+    assert_eq!(
+        items[0]["title"],
+        "Deployment of Payroll 17.1 to production failed"
+    );
+    assert_eq!(items[0]["priority"], 1);
+    assert_eq!(items[0]["configuration_items"], json!(["pay-db"]));
+    assert_eq!(items[0]["category"], "deployment");
+});

@@ -1,4 +1,7 @@
-//! `service_level.service.*` → the catalogue read model, once per message (inbox).
+//! What the resolution service consumes, each message once (inbox):
+//! - `service_level.service.*` → the catalogue read model;
+//! - `control.deployment.failed` → an incident for the failed deployment (8.5.3 asks that a
+//!   failed deployment be handled as an incident).
 
 use std::sync::Arc;
 
@@ -8,7 +11,13 @@ use meridian_chassis::{Clock, inbox};
 use meridian_proto::Message;
 use meridian_proto::service_level::v1::{Criticality, ServicePublished, ServiceStatus};
 
+use meridian_proto::control::v1::DeploymentRecorded;
+use uuid::Uuid;
+
+use crate::domain::incident::{Incident, NewIncident};
+use crate::domain::priority::{Level, PriorityMatrix};
 use crate::store::catalogue::{self, ServiceRow};
+use crate::store::incidents::{self, Context};
 
 /// The inbox name of this consumer.
 pub const CONSUMER: &str = "resolution.catalogue";
@@ -67,18 +76,90 @@ pub async fn apply(db: &Db, clock: &dyn Clock, envelope: Envelope) -> Result<(),
     .map_err(|e| HandleError::Transient(e.to_string()))
 }
 
-/// Starts consuming catalogue events into `db`.
-pub fn start(bus: &Bus, queue_prefix: &str, db: Db, clock: Arc<dyn Clock>) {
+/// The event of a failed deployment.
+pub const DEPLOYMENT_FAILED: &str = "control.deployment.failed";
+
+/// Records an incident for a failed deployment: priority from the matrix (high impact, high
+/// urgency), the deployment's CIs, its notes.
+///
+/// # Errors
+/// [`HandleError::Malformed`] for a payload that does not decode; [`HandleError::Transient`] when
+/// the database fails.
+pub async fn apply_deployment_failed(
+    db: &Db,
+    clock: &dyn Clock,
+    matrix: PriorityMatrix,
+    envelope: Envelope,
+) -> Result<(), HandleError> {
+    let failed = DeploymentRecorded::decode(envelope.payload.as_slice())
+        .map_err(|e| HandleError::Malformed(format!("payload does not decode: {e}")))?;
+    let id = envelope.id.to_string();
+    let now = meridian_chassis::clock::to_micros(clock.now());
+    let correlation = envelope.correlation_id.clone();
+    db.transaction(move |conn| -> Result<(), DbError> {
+        if !inbox::claim(conn, CONSUMER, &id, now)? {
+            return Ok(());
+        }
+        let number = incidents::next_number(conn)?;
+        let fields = NewIncident {
+            title: format!(
+                "Deployment of {} {} to {} failed",
+                failed.release_name, failed.version, failed.environment
+            ),
+            description: format!(
+                "Deployment {} of release {} failed.\n\n{}",
+                failed.deployment_id, failed.release_id, failed.notes
+            ),
+            caller: "system:control".to_owned(),
+            service: None,
+            configuration_items: failed.configuration_items,
+            category: Some("deployment".to_owned()),
+            impact: Level::High,
+            urgency: Level::High,
+            assignment_group: None,
+            assignee: None,
+        };
+        let (incident, events) = Incident::open(
+            Uuid::now_v7(),
+            number,
+            fields,
+            &matrix,
+            "system:control",
+            now,
+        );
+        let ctx = Context {
+            actor: "system:control",
+            now,
+            correlation_id: correlation.as_deref(),
+        };
+        incidents::insert(conn, &incident, &events, ctx)?;
+        Ok(())
+    })
+    .await
+    .map_err(|e| HandleError::Transient(e.to_string()))
+}
+
+/// Starts consuming catalogue events and failed deployments into `db`.
+pub fn start(bus: &Bus, queue_prefix: &str, db: Db, clock: Arc<dyn Clock>, matrix: PriorityMatrix) {
     let subscription = Subscription {
         queue: format!("{queue_prefix}resolution"),
-        bindings: vec!["service_level.service.*".to_owned()],
+        bindings: vec![
+            "service_level.service.*".to_owned(),
+            DEPLOYMENT_FAILED.to_owned(),
+        ],
     };
     bus.consume(
         subscription,
         Arc::new(move |envelope: Envelope| {
             let db = db.clone();
             let clock = clock.clone();
-            async move { apply(&db, &*clock, envelope).await }
+            async move {
+                if envelope.event_type == DEPLOYMENT_FAILED {
+                    apply_deployment_failed(&db, &*clock, matrix, envelope).await
+                } else {
+                    apply(&db, &*clock, envelope).await
+                }
+            }
         }),
     );
 }

@@ -1,0 +1,520 @@
+//! `/v1/releases` and `/v1/baselines` (ISO/IEC 20000-1 8.5.3): releases group approved changes;
+//! a deployment is refused unless every change is approved, takes a baseline of the affected
+//! CIs, and is announced (`control.deployment.recorded`, and `control.deployment.failed`, which
+//! the resolution service turns into an incident).
+
+use actix_web::{HttpMessage, HttpRequest, HttpResponse, web};
+use chrono::{DateTime, Utc};
+use meridian_chassis::Problem;
+use meridian_chassis::auth::{AnyRole, Authenticated};
+use meridian_chassis::bus::Envelope;
+use meridian_chassis::outbox;
+use meridian_chassis::problem::{InvalidParam, Json, codes};
+use meridian_chassis::telemetry::RequestIds;
+use meridian_proto::Message;
+use meridian_proto::control::v1::DeploymentRecorded;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use super::changes::ChangeRequester;
+use crate::Control;
+use crate::domain::change::ChangeState;
+use crate::store::changes;
+use crate::store::cis::{self as cis_store, CiRow, Context, SOURCE};
+use crate::store::releases::{self as store, DeploymentRow, ReleaseRow};
+
+const SHORT: usize = 200;
+const LONG: usize = 20_000;
+
+/// The states of an approved change.
+const APPROVED: [ChangeState; 6] = [
+    ChangeState::Approved,
+    ChangeState::Scheduled,
+    ChangeState::Implementing,
+    ChangeState::Implemented,
+    ChangeState::Reviewed,
+    ChangeState::Closed,
+];
+
+fn correlation(req: &HttpRequest) -> Option<String> {
+    req.extensions()
+        .get::<RequestIds>()
+        .map(|ids| ids.trace_id.clone())
+}
+
+fn utc(at: chrono::NaiveDateTime) -> DateTime<Utc> {
+    DateTime::from_naive_utc_and_offset(at, Utc)
+}
+
+/// A change of a release, as the release shows it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ReleaseChange {
+    /// Id.
+    pub id: String,
+    /// Number.
+    pub number: String,
+    /// Its state.
+    pub state: String,
+    /// Whether it counts as approved.
+    pub approved: bool,
+}
+
+/// A release.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ReleaseView {
+    /// Id.
+    pub id: String,
+    /// Name.
+    pub name: String,
+    /// Version delivered.
+    pub version: String,
+    /// Its changes and their states.
+    pub changes: Vec<ReleaseChange>,
+    /// What must hold.
+    pub acceptance_criteria: String,
+    /// The latest test results.
+    #[schema(value_type = Option<Object>)]
+    pub test_results: Option<Value>,
+    /// Every deployment, oldest first.
+    pub deployments: Vec<DeploymentRow>,
+    /// Who recorded it.
+    pub created_by: String,
+    /// When.
+    pub created_at: DateTime<Utc>,
+}
+
+fn view(
+    conn: &mut meridian_chassis::db::AnyConnection,
+    row: &ReleaseRow,
+) -> Result<ReleaseView, Problem> {
+    let ids: Vec<String> = serde_json::from_str(&row.changes).unwrap_or_default();
+    let mut members = Vec::new();
+    for id in ids {
+        if let Some(change) = changes::find(conn, &id)? {
+            let approved = ChangeState::parse(&change.state).is_some_and(|s| APPROVED.contains(&s));
+            members.push(ReleaseChange {
+                id,
+                number: change.number,
+                state: change.state,
+                approved,
+            });
+        }
+    }
+    Ok(ReleaseView {
+        id: row.id.clone(),
+        name: row.name.clone(),
+        version: row.version.clone(),
+        changes: members,
+        acceptance_criteria: row.acceptance_criteria.clone(),
+        test_results: row
+            .test_results
+            .as_deref()
+            .and_then(|t| serde_json::from_str(t).ok()),
+        deployments: store::deployments_of(conn, &row.id)?,
+        created_by: row.created_by.clone(),
+        created_at: utc(row.created_at),
+    })
+}
+
+/// The body of `POST /v1/releases`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateRelease {
+    /// Name.
+    pub name: String,
+    /// The version it delivers.
+    pub version: String,
+    /// The changes it groups (at least one).
+    pub changes: Vec<String>,
+    /// What must hold for it to be accepted.
+    pub acceptance_criteria: String,
+}
+
+/// `POST /v1/releases`: groups changes into a release.
+#[utoipa::path(post, path = "/v1/releases", tag = "releases", request_body = CreateRelease,
+    responses(
+        (status = 201, description = "Recorded", body = ReleaseView),
+        (status = 400, description = "Bad fields, named (an unknown change is `changes[i]`)", body = meridian_chassis::problem::ProblemBody),
+    ),
+    security(("bearer" = [])))]
+pub async fn create_release(
+    who: Authenticated<ChangeRequester>,
+    req: HttpRequest,
+    body: Json<CreateRelease>,
+    svc: web::Data<Control>,
+) -> Result<HttpResponse, Problem> {
+    let body = body.0;
+    let mut params = Vec::new();
+    for (name, value, max) in [
+        ("name", &body.name, SHORT),
+        ("version", &body.version, SHORT),
+        ("acceptance_criteria", &body.acceptance_criteria, LONG),
+    ] {
+        if value.trim().is_empty() || value.chars().count() > max {
+            params.push(InvalidParam::new(
+                name,
+                format!("must be 1 to {max} characters"),
+            ));
+        }
+    }
+    if body.changes.is_empty() {
+        params.push(InvalidParam::new(
+            "changes",
+            "a release groups at least one change",
+        ));
+    }
+    if !params.is_empty() {
+        return Err(Problem::invalid(codes::INVALID_BODY, params));
+    }
+    let now = meridian_chassis::clock::to_micros(svc.clock.now());
+    let actor = who.subject.clone();
+    let correlation = correlation(&req);
+    let release = svc
+        .db
+        .transaction(move |conn| -> Result<ReleaseView, Problem> {
+            for (i, id) in body.changes.iter().enumerate() {
+                if changes::find(conn, id)?.is_none() {
+                    return Err(Problem::field(
+                        format!("changes[{i}]"),
+                        "no change has this id",
+                    ));
+                }
+            }
+            let row = ReleaseRow {
+                id: Uuid::now_v7().to_string(),
+                name: body.name.trim().to_owned(),
+                version: body.version.trim().to_owned(),
+                changes: Value::from(body.changes).to_string(),
+                acceptance_criteria: body.acceptance_criteria,
+                test_results: None,
+                created_by: actor.clone(),
+                created_at: now.naive_utc(),
+            };
+            let ctx = Context {
+                actor: &actor,
+                now,
+                correlation_id: correlation.as_deref(),
+            };
+            store::insert(conn, &row, ctx)?;
+            view(conn, &row)
+        })
+        .await?;
+    Ok(HttpResponse::Created().json(release))
+}
+
+/// `GET /v1/releases/{id}`: the release, its changes' states and its deployments.
+#[utoipa::path(get, path = "/v1/releases/{id}", tag = "releases", params(("id" = String, Path)),
+    responses(
+        (status = 200, description = "The release", body = ReleaseView),
+        (status = 404, description = "No such release", body = meridian_chassis::problem::ProblemBody),
+    ),
+    security(("bearer" = [])))]
+pub async fn get_release(
+    _who: Authenticated<AnyRole>,
+    id: web::Path<String>,
+    svc: web::Data<Control>,
+) -> Result<HttpResponse, Problem> {
+    let id = id.into_inner();
+    let release = svc
+        .db
+        .run(move |conn| -> Result<ReleaseView, Problem> {
+            let row =
+                store::find(conn, &id)?.ok_or_else(|| Problem::new(codes::RELEASE_NOT_FOUND))?;
+            view(conn, &row)
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(release))
+}
+
+/// The body of `POST /v1/releases/{id}/test-results`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TestResults {
+    /// Whether the acceptance criteria were met.
+    pub passed: bool,
+    /// What was tested and found.
+    pub summary: String,
+}
+
+/// `POST /v1/releases/{id}/test-results`: records the release's test results.
+#[utoipa::path(post, path = "/v1/releases/{id}/test-results", tag = "releases", params(("id" = String, Path)), request_body = TestResults,
+    responses(
+        (status = 200, description = "Recorded", body = ReleaseView),
+        (status = 404, description = "No such release", body = meridian_chassis::problem::ProblemBody),
+    ),
+    security(("bearer" = [])))]
+pub async fn record_test_results(
+    who: Authenticated<ChangeRequester>,
+    req: HttpRequest,
+    id: web::Path<String>,
+    body: Json<TestResults>,
+    svc: web::Data<Control>,
+) -> Result<HttpResponse, Problem> {
+    let body = body.0;
+    if body.summary.trim().is_empty() || body.summary.chars().count() > LONG {
+        return Err(Problem::field(
+            "summary",
+            format!("must be 1 to {LONG} characters"),
+        ));
+    }
+    let id = id.into_inner();
+    let now = meridian_chassis::clock::to_micros(svc.clock.now());
+    let actor = who.subject.clone();
+    let correlation = correlation(&req);
+    let release = svc
+        .db
+        .transaction(move |conn| -> Result<ReleaseView, Problem> {
+            let before =
+                store::find(conn, &id)?.ok_or_else(|| Problem::new(codes::RELEASE_NOT_FOUND))?;
+            let results =
+                json!({"passed": body.passed, "summary": body.summary, "by": actor, "at": now});
+            let ctx = Context {
+                actor: &actor,
+                now,
+                correlation_id: correlation.as_deref(),
+            };
+            let after = store::set_test_results(conn, &before, &results.to_string(), ctx)?;
+            view(conn, &after)
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(release))
+}
+
+/// The body of `POST /v1/releases/{id}/deployments`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Deploy {
+    /// Where, e.g. `production`.
+    pub environment: String,
+    /// `succeeded` or `failed`.
+    pub outcome: Outcome,
+    /// What happened.
+    pub notes: String,
+}
+
+/// A deployment's outcome.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    /// Deployed as planned.
+    Succeeded,
+    /// Failed (and rolled back).
+    Failed,
+}
+
+/// `POST /v1/releases/{id}/deployments`: records a deployment, refused unless every change of
+/// the release is approved; takes a baseline of the affected CIs; a failure is announced for the
+/// resolution service to record as an incident.
+#[utoipa::path(post, path = "/v1/releases/{id}/deployments", tag = "releases", params(("id" = String, Path)), request_body = Deploy,
+    responses(
+        (status = 201, description = "Recorded, with its baseline", body = DeploymentRow),
+        (status = 404, description = "No such release", body = meridian_chassis::problem::ProblemBody),
+        (status = 409, description = "A change is not approved (named in the detail)", body = meridian_chassis::problem::ProblemBody),
+    ),
+    security(("bearer" = [])))]
+pub async fn deploy_release(
+    who: Authenticated<ChangeRequester>,
+    req: HttpRequest,
+    id: web::Path<String>,
+    body: Json<Deploy>,
+    svc: web::Data<Control>,
+) -> Result<HttpResponse, Problem> {
+    let body = body.0;
+    let mut params = Vec::new();
+    if body.environment.trim().is_empty() || body.environment.chars().count() > SHORT {
+        params.push(InvalidParam::new(
+            "environment",
+            format!("must be 1 to {SHORT} characters"),
+        ));
+    }
+    if body.notes.chars().count() > LONG {
+        params.push(InvalidParam::new(
+            "notes",
+            format!("must be at most {LONG} characters"),
+        ));
+    }
+    if !params.is_empty() {
+        return Err(Problem::invalid(codes::INVALID_BODY, params));
+    }
+    let id = id.into_inner();
+    let now = meridian_chassis::clock::to_micros(svc.clock.now());
+    let actor = who.subject.clone();
+    let correlation = correlation(&req);
+    let deployment = svc
+        .db
+        .transaction(move |conn| -> Result<DeploymentRow, Problem> {
+            let release =
+                store::find(conn, &id)?.ok_or_else(|| Problem::new(codes::RELEASE_NOT_FOUND))?;
+            let change_ids: Vec<String> =
+                serde_json::from_str(&release.changes).unwrap_or_default();
+            let mut unapproved = Vec::new();
+            let mut ci_ids: Vec<String> = Vec::new();
+            for change_id in &change_ids {
+                if let Some(change) = changes::find(conn, change_id)? {
+                    let approved =
+                        ChangeState::parse(&change.state).is_some_and(|s| APPROVED.contains(&s));
+                    if !approved {
+                        unapproved.push(format!("{} ({})", change.number, change.state));
+                    }
+                    ci_ids.extend(changes::cis_of(&change));
+                }
+            }
+            if !unapproved.is_empty() {
+                return Err(Problem::new(codes::RELEASE_NOT_APPROVED)
+                    .detail(format!("not approved: {}", unapproved.join(", "))));
+            }
+            ci_ids.sort();
+            ci_ids.dedup();
+            let ctx = Context {
+                actor: &actor,
+                now,
+                correlation_id: correlation.as_deref(),
+            };
+            let baseline = store::take_baseline(
+                conn,
+                Uuid::now_v7().to_string(),
+                format!(
+                    "{} {} to {}",
+                    release.name, release.version, body.environment
+                ),
+                &ci_ids,
+                ctx,
+            )?;
+            let outcome = match body.outcome {
+                Outcome::Succeeded => "succeeded",
+                Outcome::Failed => "failed",
+            };
+            let row = DeploymentRow {
+                id: Uuid::now_v7().to_string(),
+                release_id: release.id.clone(),
+                environment: body.environment.trim().to_owned(),
+                outcome: outcome.to_owned(),
+                notes: body.notes,
+                baseline_id: baseline.id.clone(),
+                deployed_by: actor.clone(),
+                deployed_at: now.naive_utc(),
+            };
+            store::deploy(conn, &row, ctx)?;
+            let payload = DeploymentRecorded {
+                deployment_id: row.id.clone(),
+                release_id: release.id.clone(),
+                release_name: release.name.clone(),
+                version: release.version.clone(),
+                environment: row.environment.clone(),
+                outcome: outcome.to_owned(),
+                notes: row.notes.clone(),
+                configuration_items: ci_ids,
+                changes: change_ids,
+                baseline_id: baseline.id,
+            }
+            .encode_to_vec();
+            let mut types = vec!["control.deployment.recorded"];
+            if body.outcome == Outcome::Failed {
+                types.push("control.deployment.failed");
+            }
+            let events: Vec<Envelope> = types
+                .into_iter()
+                .map(|event_type| Envelope {
+                    id: Uuid::now_v7(),
+                    event_type: event_type.to_owned(),
+                    source: SOURCE.to_owned(),
+                    subject: row.id.clone(),
+                    time: now,
+                    correlation_id: correlation.clone(),
+                    causation_id: None,
+                    actor: Some(actor.clone()),
+                    payload: payload.clone(),
+                })
+                .collect();
+            outbox::enqueue_all(conn, &events)?;
+            Ok(row)
+        })
+        .await?;
+    svc.waker.wake();
+    Ok(HttpResponse::Created().json(deployment))
+}
+
+/// A baseline and how the CIs differ from it now.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct BaselineView {
+    /// Id.
+    pub id: String,
+    /// Name.
+    pub name: String,
+    /// Who took it.
+    pub taken_by: String,
+    /// When.
+    pub taken_at: DateTime<Utc>,
+    /// The CIs as they were.
+    #[schema(value_type = Vec<Object>)]
+    pub cis: Vec<Value>,
+    /// What differs now: per CI, the fields changed (then, now), or `removed`.
+    #[schema(value_type = Vec<Object>)]
+    pub differences: Vec<Value>,
+}
+
+/// `GET /v1/baselines/{id}`: a baseline and its difference from now.
+#[utoipa::path(get, path = "/v1/baselines/{id}", tag = "releases", params(("id" = String, Path)),
+    responses(
+        (status = 200, description = "The baseline", body = BaselineView),
+        (status = 404, description = "No such baseline", body = meridian_chassis::problem::ProblemBody),
+    ),
+    security(("bearer" = [])))]
+pub async fn get_baseline(
+    _who: Authenticated<AnyRole>,
+    id: web::Path<String>,
+    svc: web::Data<Control>,
+) -> Result<HttpResponse, Problem> {
+    let id = id.into_inner();
+    let baseline = svc
+        .db
+        .run(move |conn| -> Result<BaselineView, Problem> {
+            let row = store::baseline(conn, &id)?
+                .ok_or_else(|| Problem::new(codes::BASELINE_NOT_FOUND))?;
+            let then: Vec<CiRow> = serde_json::from_str(&row.snapshot).unwrap_or_default();
+            let mut differences = Vec::new();
+            for old in &then {
+                match cis_store::find(conn, &old.id)? {
+                    None => differences.push(json!({"ci": old.id, "removed": true})),
+                    Some(now) => {
+                        let before = serde_json::to_value(old).unwrap_or_default();
+                        let after = serde_json::to_value(&now).unwrap_or_default();
+                        let mut changed = serde_json::Map::new();
+                        for field in [
+                            "name",
+                            "owner",
+                            "status",
+                            "environment",
+                            "criticality",
+                            "attributes",
+                        ] {
+                            if before[field] != after[field] {
+                                changed.insert(
+                                    field.to_owned(),
+                                    json!({"then": before[field], "now": after[field]}),
+                                );
+                            }
+                        }
+                        if !changed.is_empty() {
+                            differences.push(json!({"ci": old.id, "changed": changed}));
+                        }
+                    }
+                }
+            }
+            Ok(BaselineView {
+                id: row.id,
+                name: row.name,
+                taken_by: row.taken_by,
+                taken_at: utc(row.taken_at),
+                cis: then
+                    .iter()
+                    .map(|c| serde_json::to_value(c).unwrap_or_default())
+                    .collect(),
+                differences,
+            })
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(baseline))
+}
