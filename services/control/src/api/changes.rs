@@ -868,3 +868,108 @@ pub async fn review_change(
     })
     .await
 }
+
+/// `GET /v1/changes/trends` range.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct TrendQuery {
+    /// From (RFC 3339): changes created since.
+    pub from: DateTime<Utc>,
+    /// To (RFC 3339), after `from`, at most 3 years later.
+    pub to: DateTime<Utc>,
+}
+
+/// Counts of changes by one key.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Count {
+    /// The key (a state, a category, a CI id, a month `YYYY-MM`).
+    pub key: String,
+    /// Changes.
+    pub changes: usize,
+    /// Of which failed.
+    pub failed: usize,
+}
+
+/// Change trends over a period.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Trends {
+    /// Changes created in the period.
+    pub total: usize,
+    /// By where they stand now (their outcome, for the finished ones).
+    pub by_state: Vec<Count>,
+    /// By category.
+    pub by_category: Vec<Count>,
+    /// By CI touched, most changed first (at most 50).
+    pub by_ci: Vec<Count>,
+    /// By month of creation.
+    pub by_month: Vec<Count>,
+}
+
+/// `GET /v1/changes/trends?from&to`: changes by outcome, category, CI and month, with failures.
+#[utoipa::path(get, path = "/v1/changes/trends", tag = "changes", params(TrendQuery),
+    responses(
+        (status = 200, description = "The trends", body = Trends),
+        (status = 400, description = "A bad range", body = meridian_chassis::problem::ProblemBody),
+    ),
+    security(("bearer" = [])))]
+pub async fn trends(
+    _who: Authenticated<AnyRole>,
+    query: Query<TrendQuery>,
+    svc: web::Data<Control>,
+) -> Result<HttpResponse, Problem> {
+    let TrendQuery { from, to } = query.0;
+    if to <= from || to - from > chrono::Duration::days(3 * 366) {
+        return Err(Problem::field(
+            "to",
+            "must be after from, at most 3 years later",
+        ));
+    }
+    let rows = svc
+        .db
+        .run(move |conn| -> Result<_, Problem> {
+            Ok(store::created_between(
+                conn,
+                from.naive_utc(),
+                to.naive_utc(),
+            )?)
+        })
+        .await?;
+    let mut by_state: std::collections::BTreeMap<String, (usize, usize)> = Default::default();
+    let mut by_category: std::collections::BTreeMap<String, (usize, usize)> = Default::default();
+    let mut by_ci: std::collections::BTreeMap<String, (usize, usize)> = Default::default();
+    let mut by_month: std::collections::BTreeMap<String, (usize, usize)> = Default::default();
+    for (state, category, cis, created) in &rows {
+        let failed = usize::from(state == ChangeState::Failed.as_str());
+        let add = |map: &mut std::collections::BTreeMap<String, (usize, usize)>, key: String| {
+            let entry = map.entry(key).or_default();
+            entry.0 += 1;
+            entry.1 += failed;
+        };
+        add(&mut by_state, state.clone());
+        add(&mut by_category, category.clone());
+        add(&mut by_month, created.format("%Y-%m").to_string());
+        let cis: Vec<String> = serde_json::from_str(cis).unwrap_or_default();
+        for ci in cis {
+            add(&mut by_ci, ci);
+        }
+    }
+    let counts = |map: std::collections::BTreeMap<String, (usize, usize)>| -> Vec<Count> {
+        map.into_iter()
+            .map(|(key, (changes, failed))| Count {
+                key,
+                changes,
+                failed,
+            })
+            .collect()
+    };
+    let mut cis = counts(by_ci);
+    cis.sort_by(|a, b| b.changes.cmp(&a.changes).then_with(|| a.key.cmp(&b.key)));
+    cis.truncate(50);
+    Ok(HttpResponse::Ok().json(Trends {
+        total: rows.len(),
+        by_state: counts(by_state),
+        by_category: counts(by_category),
+        by_ci: cis,
+        by_month: counts(by_month),
+    }))
+}

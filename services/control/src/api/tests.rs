@@ -1357,3 +1357,81 @@ on_both_backends!(
         );
     }
 );
+
+on_both_backends!(trends_count_changes_by_state_category_ci_and_month, |app| {
+    let db = app.ci(json!({"ci_type": "database", "name": "pay-db", "owner": "o", "attributes": {"engine": "postgresql"}})).await;
+    let mut ids = Vec::new();
+    for category in ["normal", "normal", "emergency"] {
+        let (_, change) = app
+            .call(
+                Method::POST,
+                "/v1/changes",
+                REQUESTER,
+                Some(windowed(
+                    "2026-12-05T01:00:00Z",
+                    "2026-12-05T02:00:00Z",
+                    &[&db],
+                    category,
+                )),
+                None,
+            )
+            .await;
+        ids.push(change["id"].as_str().unwrap().to_owned());
+    }
+    let failed = ids[0].clone();
+    app.db
+        .db
+        .transaction(move |conn| -> Result<(), DbError> {
+            use crate::store::schema::changes;
+            use diesel::prelude::*;
+            diesel::update(changes::table.find(&failed))
+                .set(changes::state.eq("failed"))
+                .execute(conn)?;
+            Ok(())
+        })
+        .await
+        .unwrap();
+    let now = meridian_chassis::Clock::now(&meridian_chassis::SystemClock);
+    let from = (now - chrono::Duration::days(1)).to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let to = (now + chrono::Duration::days(1)).to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let (status, trends) = app
+        .call(
+            Method::GET,
+            &format!("/v1/changes/trends?from={from}&to={to}"),
+            READER,
+            None,
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{trends}");
+    assert_eq!(trends["total"], 3);
+    let count = |list: &str, key: &str| {
+        trends[list]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["key"] == key)
+            .map(|c| {
+                (
+                    c["changes"].as_u64().unwrap(),
+                    c["failed"].as_u64().unwrap(),
+                )
+            })
+    };
+    assert_eq!(count("by_state", "failed"), Some((1, 1)));
+    assert_eq!(count("by_state", "draft"), Some((2, 0)));
+    assert_eq!(count("by_category", "normal"), Some((2, 1)));
+    assert_eq!(count("by_category", "emergency"), Some((1, 0)));
+    assert_eq!(count("by_ci", &db), Some((3, 1)));
+    assert_eq!(trends["by_month"].as_array().unwrap().len(), 1);
+    let (status, _) = app
+        .call(
+            Method::GET,
+            &format!("/v1/changes/trends?from={to}&to={from}"),
+            READER,
+            None,
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+});

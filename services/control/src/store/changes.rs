@@ -309,3 +309,25 @@ pub fn overlapping(
         .select(ChangeRow::as_select())
         .load(conn)
 }
+
+/// What trends are computed from: state, category, CIs and creation time of each change
+/// created in `[from, to)`.
+///
+/// # Errors
+/// A query failing.
+pub fn created_between(
+    conn: &mut AnyConnection,
+    from: NaiveDateTime,
+    to: NaiveDateTime,
+) -> QueryResult<Vec<(String, String, String, NaiveDateTime)>> {
+    changes::table
+        .filter(changes::created_at.ge(from))
+        .filter(changes::created_at.lt(to))
+        .select((
+            changes::state,
+            changes::category,
+            changes::configuration_items,
+            changes::created_at,
+        ))
+        .load(conn)
+}
