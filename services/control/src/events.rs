@@ -3,6 +3,8 @@
 //! - `control.change.schedule` (a workflow's service task command): the change was approved;
 //!   it moves to approved, then scheduled, and the reply `control.change.scheduled` carries the
 //!   command's correlation id back.
+//! - `workflow.task.completed` of an approval workflow's `triage` task: the change is assessed,
+//!   with the change manager's risk on its decision.
 //! - `workflow.instance.completed` of an approval workflow (its business key is the change's
 //!   id): the decision is recorded (outcome, who decided, the votes), and a rejection moves the
 //!   change to rejected.
@@ -15,7 +17,7 @@ use meridian_chassis::bus::{Bus, Envelope, HandleError, Subscription};
 use meridian_chassis::db::DbError;
 use meridian_chassis::{inbox, outbox};
 use meridian_proto::Message;
-use meridian_proto::workflow::v1::{Command, CommandReply, InstanceCompleted};
+use meridian_proto::workflow::v1::{Command, CommandReply, InstanceCompleted, TaskCompleted};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
@@ -33,6 +35,10 @@ pub const SCHEDULE: &str = "control.change.schedule";
 pub const SCHEDULED: &str = "control.change.scheduled";
 /// An approval workflow ended.
 pub const COMPLETED: &str = "workflow.instance.completed";
+/// A task of a workflow was completed.
+pub const TASK_COMPLETED: &str = "workflow.task.completed";
+/// The assessment task of the change advisory board.
+const ASSESSMENT: &str = "triage";
 
 /// The workflows that decide changes.
 const APPROVALS: [&str; 3] = [
@@ -136,10 +142,14 @@ pub async fn apply(svc: &Control, envelope: Envelope) -> Result<(), HandleError>
     enum Inbound {
         Schedule(Command),
         Completed(InstanceCompleted),
+        Task(TaskCompleted),
     }
     let inbound = match envelope.event_type.as_str() {
         SCHEDULE => {
             Inbound::Schedule(Command::decode(envelope.payload.as_slice()).map_err(malformed)?)
+        }
+        TASK_COMPLETED => {
+            Inbound::Task(TaskCompleted::decode(envelope.payload.as_slice()).map_err(malformed)?)
         }
         COMPLETED => Inbound::Completed(
             InstanceCompleted::decode(envelope.payload.as_slice()).map_err(malformed)?,
@@ -204,6 +214,30 @@ pub async fn apply(svc: &Control, envelope: Envelope) -> Result<(), HandleError>
                         Err(reason) => outbox::enqueue(conn, &reply(&command, Err(reason), ctx))?,
                     }
                 }
+                Inbound::Task(task) => {
+                    if !APPROVALS.contains(&task.definition.as_str()) || task.node != ASSESSMENT {
+                        return Ok(());
+                    }
+                    let Some(before) = changes::load_for_update(conn, &task.business_key)? else {
+                        return Ok(());
+                    };
+                    if before.state != ChangeState::Submitted.as_str() {
+                        return Ok(());
+                    }
+                    let fields: Value = serde_json::from_str(&task.fields_json).unwrap_or_default();
+                    let mut decision: serde_json::Map<String, Value> = before
+                        .decision
+                        .as_deref()
+                        .and_then(|d| serde_json::from_str(d).ok())
+                        .unwrap_or_default();
+                    decision.insert(
+                        "assessment".to_owned(),
+                        json!({"by": task.completed_by, "risk": fields.get("risk"), "comment": task.comment}),
+                    );
+                    if let Err(reason) = advance(conn, &before, &[ChangeAction::Assess], Some(Value::Object(decision)), &[], ctx)? {
+                        tracing::warn!(%reason, "an assessment could not be recorded");
+                    }
+                }
                 Inbound::Completed(done) => {
                     if !APPROVALS.contains(&done.definition.as_str()) {
                         return Ok(());
@@ -222,8 +256,9 @@ pub async fn apply(svc: &Control, envelope: Envelope) -> Result<(), HandleError>
                     decision.insert("workflow".to_owned(), json!(done.definition));
                     decision.insert("workflow_instance".to_owned(), json!(done.instance_id));
                     decision.insert("decided_by".to_owned(), Value::Array(deciders(&variables)));
+                    let open = [ChangeState::Submitted.as_str(), ChangeState::Assessed.as_str()];
                     let actions: &[ChangeAction] = if done.outcome == "rejected"
-                        && before.state == ChangeState::Submitted.as_str()
+                        && open.contains(&before.state.as_str())
                     {
                         &[ChangeAction::Reject]
                     } else {
@@ -260,7 +295,11 @@ pub async fn apply(svc: &Control, envelope: Envelope) -> Result<(), HandleError>
 pub fn start(bus: &Bus, queue_prefix: &str, svc: Control) {
     let subscription = Subscription {
         queue: format!("{queue_prefix}control"),
-        bindings: vec![SCHEDULE.to_owned(), COMPLETED.to_owned()],
+        bindings: vec![
+            SCHEDULE.to_owned(),
+            COMPLETED.to_owned(),
+            TASK_COMPLETED.to_owned(),
+        ],
     };
     let svc = Arc::new(svc);
     bus.consume(

@@ -617,6 +617,34 @@ on_both_backends!(
         );
         assert_eq!(event.cab_members, ["ann", "ben", "cat"]);
         assert_eq!(event.configuration_items, std::slice::from_ref(&db));
+        // The change manager's triage in the CAB workflow assesses it.
+        let triage = meridian_proto::workflow::v1::TaskCompleted {
+            task_id: "t1".to_owned(),
+            instance_id: "wf-1".to_owned(),
+            node: "triage".to_owned(),
+            completed_by: "max".to_owned(),
+            outcome: "assessed".to_owned(),
+            comment: "touches payroll".to_owned(),
+            business_key: id.clone(),
+            definition: "change-advisory-board".to_owned(),
+            fields_json: json!({"risk": "high"}).to_string(),
+        };
+        let message = envelope("workflow.task.completed", triage.encode_to_vec(), None);
+        crate::events::apply(&app.service, message).await.unwrap();
+        let (_, assessed) = app
+            .call(
+                Method::GET,
+                &format!("/v1/changes/{id}"),
+                READER,
+                None,
+                None,
+            )
+            .await;
+        assert_eq!(assessed["state"], "assessed", "{assessed}");
+        assert_eq!(
+            assessed["decision"]["assessment"],
+            json!({"by": "max", "risk": "high", "comment": "touches payroll"})
+        );
         // The CAB workflow approves: its schedule command arrives, the change is scheduled, the
         // reply goes back; the same command again changes nothing and is answered again.
         let command = Command {
@@ -646,7 +674,7 @@ on_both_backends!(
             .await;
         assert_eq!(
             (scheduled["state"].clone(), scheduled["version"].clone()),
-            (json!("scheduled"), json!(3)),
+            (json!("scheduled"), json!(4)),
             "{scheduled}"
         );
         let replies: Vec<CommandReply> = app

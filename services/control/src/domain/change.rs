@@ -3,7 +3,8 @@
 //! | state        | actions                                   |
 //! |--------------|-------------------------------------------|
 //! | draft        | update, submit, cancel                    |
-//! | submitted    | approve, reject, cancel (the workflow decides) |
+//! | submitted    | assess, approve, reject, cancel (the workflow decides) |
+//! | assessed     | approve, reject, cancel                   |
 //! | approved     | schedule, cancel                          |
 //! | scheduled    | start, cancel                             |
 //! | implementing | complete (implemented or failed)          |
@@ -50,6 +51,8 @@ words! {
         Draft = "draft",
         /// Waiting for its decision.
         Submitted = "submitted",
+        /// Its risk assessed (by the change manager, in the workflow).
+        Assessed = "assessed",
         /// Approved, not yet scheduled.
         Approved = "approved",
         /// Refused.
@@ -90,6 +93,8 @@ words! {
         Update = "update",
         /// Ask for approval.
         Submit = "submit",
+        /// The risk assessment was done.
+        Assess = "assess",
         /// The workflow approved it.
         Approve = "approve",
         /// The workflow rejected it.
@@ -115,7 +120,8 @@ impl ChangeState {
         use ChangeAction as A;
         match self {
             Self::Draft => &[A::Update, A::Submit, A::Cancel],
-            Self::Submitted => &[A::Approve, A::Reject, A::Cancel],
+            Self::Submitted => &[A::Assess, A::Approve, A::Reject, A::Cancel],
+            Self::Assessed => &[A::Approve, A::Reject, A::Cancel],
             Self::Approved => &[A::Schedule, A::Cancel],
             Self::Scheduled => &[A::Start, A::Cancel],
             Self::Implementing => &[A::Complete],
@@ -136,6 +142,7 @@ impl ChangeState {
         Some(match action {
             A::Update => self,
             A::Submit => Self::Submitted,
+            A::Assess => Self::Assessed,
             A::Approve => Self::Approved,
             A::Reject => Self::Rejected,
             A::Schedule => Self::Scheduled,
@@ -159,14 +166,17 @@ mod tests {
         match (state, action) {
             (S::Draft, A::Update) => Some(S::Draft),
             (S::Draft, A::Submit) => Some(S::Submitted),
-            (S::Submitted, A::Approve) => Some(S::Approved),
-            (S::Submitted, A::Reject) => Some(S::Rejected),
+            (S::Submitted, A::Assess) => Some(S::Assessed),
+            (S::Submitted | S::Assessed, A::Approve) => Some(S::Approved),
+            (S::Submitted | S::Assessed, A::Reject) => Some(S::Rejected),
             (S::Approved, A::Schedule) => Some(S::Scheduled),
             (S::Scheduled, A::Start) => Some(S::Implementing),
             (S::Implementing, A::Complete) => Some(S::Implemented),
             (S::Implemented | S::Failed, A::Review) => Some(S::Reviewed),
             (S::Reviewed, A::Close) => Some(S::Closed),
-            (S::Draft | S::Submitted | S::Approved | S::Scheduled, A::Cancel) => Some(S::Cancelled),
+            (S::Draft | S::Submitted | S::Assessed | S::Approved | S::Scheduled, A::Cancel) => {
+                Some(S::Cancelled)
+            }
             _ => None,
         }
     }

@@ -551,6 +551,9 @@ fn record(
                         completed_by: by.clone(),
                         outcome: outcome.clone(),
                         comment: comment.clone().unwrap_or_default(),
+                        business_key: instance.business_key.clone(),
+                        definition: instance.definition.clone(),
+                        fields_json: Json::Object(fields.clone()).to_string(),
                     }
                     .encode_to_vec(),
                 ));
