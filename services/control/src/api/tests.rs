@@ -1463,3 +1463,123 @@ on_both_backends!(trends_count_changes_by_state_category_ci_and_month, |app| {
         .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
 });
+
+#[actix_web::test]
+async fn impact_analysis_on_a_generated_graph_matches_an_independent_walk() {
+    use std::collections::{BTreeSet, HashMap, VecDeque};
+    let app = TestApp::new(Backend::Postgres).await;
+    // 300 CIs in three layers; each CI depends on two of the next layer (a deterministic spread).
+    let n = 300_usize;
+    let edges: Vec<(usize, usize)> = (0..200)
+        .flat_map(|i| {
+            let base = if i < 100 { 100 } else { 200 };
+            [(i, base + (i * 7) % 100), (i, base + (i * 13 + 5) % 100)]
+        })
+        .collect();
+    let ids: Vec<String> = (0..n).map(|i| format!("g-{i:03}")).collect();
+    let rows = ids.clone();
+    let pairs = edges.clone();
+    app.db
+        .db
+        .transaction(move |conn| -> Result<(), DbError> {
+            use crate::store::schema::{ci_relations, cis};
+            use diesel::prelude::*;
+            let now = meridian_chassis::Clock::now(&meridian_chassis::SystemClock).naive_utc();
+            for id in &rows {
+                diesel::insert_into(cis::table)
+                    .values((
+                        cis::id.eq(id),
+                        cis::ci_type.eq("application"),
+                        cis::name.eq(id),
+                        cis::owner.eq("o"),
+                        cis::status.eq("in_service"),
+                        cis::environment.eq("production"),
+                        cis::criticality.eq("low"),
+                        cis::attributes.eq("{}"),
+                        cis::created_at.eq(now),
+                        cis::updated_at.eq(now),
+                        cis::version.eq(1_i64),
+                    ))
+                    .execute(conn)?;
+            }
+            for (k, (from, to)) in pairs.iter().enumerate() {
+                diesel::insert_into(ci_relations::table)
+                    .values((
+                        ci_relations::id.eq(format!("r-{k}")),
+                        ci_relations::source.eq(&rows[*from]),
+                        ci_relations::kind.eq("depends_on"),
+                        ci_relations::target.eq(&rows[*to]),
+                        ci_relations::created_by.eq("t"),
+                        ci_relations::created_at.eq(now),
+                    ))
+                    .execute(conn)?;
+            }
+            Ok(())
+        })
+        .await
+        .unwrap();
+    // The expected answer: a plain breadth-first walk over the edge list.
+    let walk = |start: usize, up: bool, depth: usize| -> HashMap<usize, usize> {
+        let mut seen = HashMap::from([(start, 0)]);
+        let mut queue = VecDeque::from([start]);
+        while let Some(at) = queue.pop_front() {
+            let d = seen[&at];
+            if d == depth {
+                continue;
+            }
+            for &(from, to) in &edges {
+                let next = if up && to == at {
+                    from
+                } else if !up && from == at {
+                    to
+                } else {
+                    continue;
+                };
+                if let std::collections::hash_map::Entry::Vacant(slot) = seen.entry(next) {
+                    slot.insert(d + 1);
+                    queue.push_back(next);
+                }
+            }
+        }
+        seen.remove(&start);
+        seen
+    };
+    for (start, up, depth) in [
+        (250, true, 2),
+        (205, true, 1),
+        (3, false, 2),
+        (150, false, 1),
+        (299, true, 5),
+    ] {
+        let direction = if up { "up" } else { "down" };
+        let path = format!(
+            "/v1/cis/{}/impact?direction={direction}&depth={depth}",
+            ids[start]
+        );
+        let (status, impact) = app.call(Method::GET, &path, READER, None, None).await;
+        assert_eq!(status, StatusCode::OK, "{impact}");
+        let got: BTreeSet<(String, u64)> = impact["affected"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| {
+                (
+                    a["id"].as_str().unwrap().to_owned(),
+                    a["depth"].as_u64().unwrap(),
+                )
+            })
+            .collect();
+        let expected: BTreeSet<(String, u64)> = walk(start, up, depth)
+            .into_iter()
+            .map(|(i, d)| (ids[i].clone(), d as u64))
+            .collect();
+        assert_eq!(got, expected, "{path}");
+        // Every path starts at the CI, ends at the affected one, and is as long as its depth.
+        for a in impact["affected"].as_array().unwrap() {
+            let steps = a["path"].as_array().unwrap();
+            assert_eq!(steps.first().unwrap()["id"], ids[start].as_str());
+            assert_eq!(steps.last().unwrap()["id"], a["id"]);
+            assert_eq!(steps.len() as u64, a["depth"].as_u64().unwrap() + 1);
+        }
+    }
+}
