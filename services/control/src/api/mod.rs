@@ -58,6 +58,7 @@ routes! {
     "/v1/releases/{id}" => { get: releases::get_release },
     "/v1/releases/{id}/test-results" => { post: releases::record_test_results },
     "/v1/releases/{id}/deployments" => { post: releases::deploy_release },
+    "/v1/baselines" => { post: releases::take_baseline },
     "/v1/baselines/{id}" => { get: releases::get_baseline },
 }
 
@@ -72,7 +73,7 @@ routes! {
         changes::start_change, changes::complete_change, changes::review_change,
         changes::close_change, changes::cancel_change, changes::calendar, changes::trends,
         releases::create_release, releases::get_release, releases::record_test_results,
-        releases::deploy_release, releases::get_baseline,
+        releases::deploy_release, releases::get_baseline, releases::take_baseline,
     ),
     tags(
         (name = "cmdb", description = "Configuration items, relations, impact analysis"),

@@ -518,3 +518,81 @@ pub async fn get_baseline(
         .await?;
     Ok(HttpResponse::Ok().json(baseline))
 }
+
+/// The body of `POST /v1/baselines`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TakeBaseline {
+    /// e.g. `before the Q4 upgrade`.
+    pub name: String,
+    /// The CIs to keep as they are now (at least one).
+    pub configuration_items: Vec<String>,
+}
+
+/// `POST /v1/baselines`: a snapshot of some CIs as they are now, to compare with later.
+#[utoipa::path(post, path = "/v1/baselines", tag = "releases", request_body = TakeBaseline,
+    responses(
+        (status = 201, description = "Taken", body = BaselineView),
+        (status = 400, description = "Bad fields, named (an unknown CI is `configuration_items[i]`)", body = meridian_chassis::problem::ProblemBody),
+    ),
+    security(("bearer" = [])))]
+pub async fn take_baseline(
+    who: Authenticated<super::ConfigurationManager>,
+    req: HttpRequest,
+    body: Json<TakeBaseline>,
+    svc: web::Data<Control>,
+) -> Result<HttpResponse, Problem> {
+    let body = body.0;
+    if body.name.trim().is_empty() || body.name.chars().count() > SHORT {
+        return Err(Problem::field(
+            "name",
+            format!("must be 1 to {SHORT} characters"),
+        ));
+    }
+    if body.configuration_items.is_empty() {
+        return Err(Problem::field(
+            "configuration_items",
+            "name at least one CI",
+        ));
+    }
+    let now = meridian_chassis::clock::to_micros(svc.clock.now());
+    let actor = who.subject.clone();
+    let correlation = correlation(&req);
+    let row = svc
+        .db
+        .transaction(move |conn| -> Result<store::BaselineRow, Problem> {
+            for (i, id) in body.configuration_items.iter().enumerate() {
+                if cis_store::find(conn, id)?.is_none() {
+                    return Err(Problem::field(
+                        format!("configuration_items[{i}]"),
+                        "no CI has this id",
+                    ));
+                }
+            }
+            let ctx = Context {
+                actor: &actor,
+                now,
+                correlation_id: correlation.as_deref(),
+            };
+            Ok(store::take_baseline(
+                conn,
+                Uuid::now_v7().to_string(),
+                body.name.trim().to_owned(),
+                &body.configuration_items,
+                ctx,
+            )?)
+        })
+        .await?;
+    let cis: Vec<CiRow> = serde_json::from_str(&row.snapshot).unwrap_or_default();
+    Ok(HttpResponse::Created().json(BaselineView {
+        id: row.id,
+        name: row.name,
+        taken_by: row.taken_by,
+        taken_at: utc(row.taken_at),
+        cis: cis
+            .iter()
+            .map(|c| serde_json::to_value(c).unwrap_or_default())
+            .collect(),
+        differences: Vec::new(),
+    }))
+}

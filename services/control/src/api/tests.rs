@@ -1583,3 +1583,67 @@ async fn impact_analysis_on_a_generated_graph_matches_an_independent_walk() {
         }
     }
 }
+
+on_both_backends!(a_baseline_taken_on_demand_shows_what_changed_since, |app| {
+    let host = app.ci(server("host-1")).await;
+    let untouched = app.ci(server("host-2")).await;
+    let (status, baseline) = app
+        .call(
+            Method::POST,
+            "/v1/baselines",
+            CMDB,
+            Some(json!({"name": "before patching", "configuration_items": [host, untouched]})),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{baseline}");
+    assert_eq!(baseline["cis"].as_array().unwrap().len(), 2);
+    app.call(
+        Method::PATCH,
+        &format!("/v1/cis/{host}"),
+        CMDB,
+        Some(json!({"owner": "ines", "criticality": "critical"})),
+        None,
+    )
+    .await;
+    let id = baseline["id"].as_str().unwrap();
+    let (_, view) = app
+        .call(
+            Method::GET,
+            &format!("/v1/baselines/{id}"),
+            READER,
+            None,
+            None,
+        )
+        .await;
+    let differences = view["differences"].as_array().unwrap();
+    assert_eq!(differences.len(), 1, "{view}");
+    assert_eq!(
+        differences[0]["changed"]["owner"],
+        json!({"then": "olaf", "now": "ines"})
+    );
+    assert_eq!(
+        differences[0]["changed"]["criticality"],
+        json!({"then": "high", "now": "critical"})
+    );
+    let (status, problem) = app
+        .call(
+            Method::POST,
+            "/v1/baselines",
+            CMDB,
+            Some(json!({"name": "x", "configuration_items": ["ghost"]})),
+            None,
+        )
+        .await;
+    assert_eq!(
+        (status, problem["invalid-params"][0]["name"].clone()),
+        (StatusCode::BAD_REQUEST, json!("configuration_items[0]"))
+    );
+    let (status, problem) = app
+        .call(Method::GET, "/v1/baselines/nope", READER, None, None)
+        .await;
+    assert_eq!(
+        (status, problem["code"].clone()),
+        (StatusCode::NOT_FOUND, json!("baseline_not_found"))
+    );
+});
