@@ -75,6 +75,7 @@ catalogue! {
     CHANGE_NOT_FOUND = ("change_not_found", 404, "No such change");
     CHANGE_TRANSITION_NOT_ALLOWED = ("change_transition_not_allowed", 409, "The change's state does not allow this action");
     CHANGE_IN_FREEZE_WINDOW = ("change_in_freeze_window", 409, "The change's window falls in a freeze window");
+    DESIGN_NOT_ACCEPTED = ("design_not_accepted", 409, "The change needs an accepted service design and transition first");
     RELEASE_NOT_FOUND = ("release_not_found", 404, "No such release");
     RELEASE_NOT_APPROVED = ("release_not_approved", 409, "A change of the release is not approved");
     BASELINE_NOT_FOUND = ("baseline_not_found", 404, "No such baseline");

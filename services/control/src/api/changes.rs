@@ -110,6 +110,10 @@ pub struct ChangeView {
     /// The risk, scored on submit and explained factor by factor.
     #[schema(value_type = Option<Object>)]
     pub risk: Option<Value>,
+    /// Service design and transition (8.5.2): `required`, `reasons`, `plan`,
+    /// `acceptance_criteria`, `acceptance`.
+    #[schema(value_type = Option<Object>)]
+    pub design: Option<Value>,
     /// Active changes whose window overlaps this one's on the same CIs or on CIs in their
     /// impact paths (on `GET /v1/changes/{id}` and the calendar).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -153,6 +157,10 @@ impl From<&ChangeRow> for ChangeView {
                 .risk
                 .as_deref()
                 .and_then(|r| serde_json::from_str(r).ok()),
+            design: row
+                .design
+                .as_deref()
+                .and_then(|d| serde_json::from_str(d).ok()),
             conflicts: None,
             created_at: utc(row.created_at),
             updated_at: utc(row.updated_at),
@@ -199,6 +207,12 @@ pub struct CreateChange {
     /// How it is undone.
     #[serde(default)]
     pub backout_plan: String,
+    /// It brings a new service (service design and transition applies).
+    #[serde(default)]
+    pub new_service: bool,
+    /// It retires a service (service design and transition applies).
+    #[serde(default)]
+    pub retires_service: bool,
 }
 
 fn text(params: &mut Vec<InvalidParam>, name: &str, value: &str, max: usize, required: bool) {
@@ -304,6 +318,9 @@ pub async fn create_change(
                 decision: None,
                 review: None,
                 risk: None,
+                design: Some(
+                    design_reasons(body.new_service, body.retires_service, false).to_string(),
+                ),
                 created_at: now.naive_utc(),
                 updated_at: now.naive_utc(),
                 version: 1,
@@ -613,6 +630,21 @@ pub async fn submit_change(
         }
         let risk = assess(conn, &config, row)?;
         row.risk = Some(serde_json::to_string(&risk).unwrap_or_default());
+        // A change to a critical service goes through design and transition too.
+        let mut critical = false;
+        for ci in store::cis_of(row) {
+            if let Some(found) = cis::find(conn, &ci)? {
+                critical |= found.ci_type == "service" && found.criticality == "critical";
+            }
+        }
+        if critical {
+            let mut design = design_of(row);
+            let mut reasons: Vec<Value> = design.get("reasons").and_then(Value::as_array).cloned().unwrap_or_default();
+            reasons.push(Value::String("it touches a critical service".to_owned()));
+            design.insert("reasons".to_owned(), Value::Array(reasons));
+            design.insert("required".to_owned(), Value::Bool(true));
+            row.design = Some(Value::Object(design).to_string());
+        }
         Ok(())
     })
     .await
@@ -748,10 +780,6 @@ macro_rules! simple_action {
     };
 }
 
-simple_action!(
-    /// `POST /v1/changes/{id}/start`: the implementation begins.
-    start_change, ChangeAction::Start, "/v1/changes/{id}/start"
-);
 simple_action!(
     /// `POST /v1/changes/{id}/close`: closes a reviewed change.
     close_change, ChangeAction::Close, "/v1/changes/{id}/close"
@@ -972,4 +1000,209 @@ pub async fn trends(
         by_ci: cis,
         by_month: counts(by_month),
     }))
+}
+
+/// Why service design and transition applies, as the change's `design` record starts.
+fn design_reasons(new_service: bool, retires_service: bool, critical_service: bool) -> Value {
+    let mut reasons = Vec::new();
+    if new_service {
+        reasons.push("it brings a new service");
+    }
+    if retires_service {
+        reasons.push("it retires a service");
+    }
+    if critical_service {
+        reasons.push("it touches a critical service");
+    }
+    serde_json::json!({"required": !reasons.is_empty(), "reasons": reasons})
+}
+
+fn design_of(row: &ChangeRow) -> serde_json::Map<String, Value> {
+    row.design
+        .as_deref()
+        .and_then(|d| serde_json::from_str(d).ok())
+        .unwrap_or_default()
+}
+
+/// `POST /v1/changes/{id}/start`: the implementation begins; a change under service design and
+/// transition needs its acceptance first.
+#[utoipa::path(post, path = "/v1/changes/{id}/start", tag = "changes", params(("id" = String, Path)),
+    responses(
+        (status = 200, description = "Implementing", body = ChangeView),
+        (status = 404, description = "No such change", body = meridian_chassis::problem::ProblemBody),
+        (status = 409, description = "Not scheduled, or its design not accepted", body = meridian_chassis::problem::ProblemBody),
+    ),
+    security(("bearer" = [])))]
+pub async fn start_change(
+    who: Authenticated<ChangeRequester>,
+    req: HttpRequest,
+    id: web::Path<String>,
+    svc: web::Data<Control>,
+) -> Result<HttpResponse, Problem> {
+    act(
+        &svc,
+        &req,
+        id.into_inner(),
+        who.subject.clone(),
+        ChangeAction::Start,
+        |_, row| {
+            let design = design_of(row);
+            let required = design
+                .get("required")
+                .and_then(Value::as_bool)
+                .unwrap_or(false);
+            let accepted = design
+                .get("acceptance")
+                .and_then(|a| a.get("accepted"))
+                .and_then(Value::as_bool)
+                .unwrap_or(false);
+            if required && !accepted {
+                return Err(Problem::new(codes::DESIGN_NOT_ACCEPTED)
+                    .detail("record the design and transition plan and its acceptance first"));
+            }
+            Ok(())
+        },
+    )
+    .await
+}
+
+/// The body of `PUT /v1/changes/{id}/design`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Design {
+    /// How the service is designed, built and transitioned.
+    pub plan: String,
+    /// What must hold for it to be accepted.
+    pub acceptance_criteria: String,
+}
+
+/// Changes a change's design record in place (any open state), with its audit row.
+async fn edit_design(
+    svc: &Control,
+    req: &HttpRequest,
+    id: String,
+    actor: String,
+    edit: impl FnOnce(&mut serde_json::Map<String, Value>) -> Result<(), Problem> + Send + 'static,
+) -> Result<HttpResponse, Problem> {
+    let now = meridian_chassis::clock::to_micros(svc.clock.now());
+    let correlation = correlation(req);
+    let row = svc
+        .db
+        .transaction(move |conn| -> Result<ChangeRow, Problem> {
+            let before = store::load_for_update(conn, &id)?.ok_or_else(not_found)?;
+            let state = state_of(&before);
+            if state.allowed().is_empty()
+                || state == ChangeState::Implemented
+                || state == ChangeState::Failed
+            {
+                return Err(not_allowed(state, ChangeAction::Update));
+            }
+            let mut after = before.clone();
+            let mut design = design_of(&after);
+            edit(&mut design)?;
+            after.design = Some(Value::Object(design).to_string());
+            after.version += 1;
+            after.updated_at = now.naive_utc();
+            let ctx = Context {
+                actor: &actor,
+                now,
+                correlation_id: correlation.as_deref(),
+            };
+            store::save(conn, &before, &after, "designed", &[], ctx)?;
+            Ok(after)
+        })
+        .await?;
+    Ok(respond(actix_web::http::StatusCode::OK, &row))
+}
+
+/// `PUT /v1/changes/{id}/design`: records the design and transition plan (8.5.2).
+#[utoipa::path(put, path = "/v1/changes/{id}/design", tag = "changes", params(("id" = String, Path)), request_body = Design,
+    responses(
+        (status = 200, description = "Recorded (a new plan clears an earlier acceptance)", body = ChangeView),
+        (status = 400, description = "Bad fields, named", body = meridian_chassis::problem::ProblemBody),
+        (status = 409, description = "The change is finished", body = meridian_chassis::problem::ProblemBody),
+    ),
+    security(("bearer" = [])))]
+pub async fn record_design(
+    who: Authenticated<ChangeRequester>,
+    req: HttpRequest,
+    id: web::Path<String>,
+    body: Json<Design>,
+    svc: web::Data<Control>,
+) -> Result<HttpResponse, Problem> {
+    let body = body.0;
+    let mut params = Vec::new();
+    text(&mut params, "plan", &body.plan, LONG, true);
+    text(
+        &mut params,
+        "acceptance_criteria",
+        &body.acceptance_criteria,
+        LONG,
+        true,
+    );
+    if !params.is_empty() {
+        return Err(Problem::invalid(codes::INVALID_BODY, params));
+    }
+    edit_design(
+        &svc,
+        &req,
+        id.into_inner(),
+        who.subject.clone(),
+        move |design| {
+            design.insert("plan".to_owned(), Value::String(body.plan));
+            design.insert(
+                "acceptance_criteria".to_owned(),
+                Value::String(body.acceptance_criteria),
+            );
+            design.remove("acceptance");
+            Ok(())
+        },
+    )
+    .await
+}
+
+/// The body of `POST /v1/changes/{id}/acceptance`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Acceptance {
+    /// Whether the acceptance criteria are met.
+    pub accepted: bool,
+    /// The evidence.
+    pub notes: String,
+}
+
+/// `POST /v1/changes/{id}/acceptance`: records whether the design's acceptance criteria are met.
+#[utoipa::path(post, path = "/v1/changes/{id}/acceptance", tag = "changes", params(("id" = String, Path)), request_body = Acceptance,
+    responses(
+        (status = 200, description = "Recorded", body = ChangeView),
+        (status = 409, description = "No plan recorded yet, or the change is finished", body = meridian_chassis::problem::ProblemBody),
+    ),
+    security(("bearer" = [])))]
+pub async fn record_acceptance(
+    who: Authenticated<ChangeRequester>,
+    req: HttpRequest,
+    id: web::Path<String>,
+    body: Json<Acceptance>,
+    svc: web::Data<Control>,
+) -> Result<HttpResponse, Problem> {
+    let body = body.0;
+    if body.notes.trim().is_empty() || body.notes.chars().count() > LONG {
+        return Err(Problem::field(
+            "notes",
+            format!("must be 1 to {LONG} characters"),
+        ));
+    }
+    let by = who.subject.clone();
+    let now = svc.clock.now();
+    edit_design(&svc, &req, id.into_inner(), who.subject.clone(), move |design| {
+        if !design.contains_key("plan") {
+            return Err(Problem::new(codes::DESIGN_NOT_ACCEPTED).detail("record the plan first"));
+        }
+        design.insert(
+            "acceptance".to_owned(),
+            serde_json::json!({"accepted": body.accepted, "notes": body.notes, "by": by, "at": now}),
+        );
+        Ok(())
+    })
+    .await
 }

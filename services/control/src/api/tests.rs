@@ -1647,3 +1647,128 @@ on_both_backends!(a_baseline_taken_on_demand_shows_what_changed_since, |app| {
         (StatusCode::NOT_FOUND, json!("baseline_not_found"))
     );
 });
+
+on_both_backends!(
+    a_change_under_design_and_transition_needs_its_acceptance_before_implementation,
+    |app| {
+        use meridian_proto::workflow::v1::Command;
+        let payroll = app.ci(json!({"ci_type": "service", "name": "Payroll", "owner": "o", "criticality": "critical"})).await;
+        let mut body = windowed(
+            "2026-12-05T01:00:00Z",
+            "2026-12-05T02:00:00Z",
+            &[&payroll],
+            "normal",
+        );
+        body["new_service"] = json!(true);
+        let (_, change) = app
+            .call(Method::POST, "/v1/changes", REQUESTER, Some(body), None)
+            .await;
+        assert_eq!(
+            change["design"],
+            json!({"required": true, "reasons": ["it brings a new service"]})
+        );
+        let id = change["id"].as_str().unwrap().to_owned();
+        let (_, submitted) = app
+            .call(
+                Method::POST,
+                &format!("/v1/changes/{id}/submit"),
+                REQUESTER,
+                None,
+                None,
+            )
+            .await;
+        assert_eq!(
+            submitted["design"]["reasons"],
+            json!(["it brings a new service", "it touches a critical service"])
+        );
+        let command = Command {
+            correlation_id: "wf:1:1".to_owned(),
+            command: "control.change.schedule".to_owned(),
+            instance_id: "wf".to_owned(),
+            business_key: id.clone(),
+            input_json: json!({"change_id": id}).to_string(),
+            attempt: 1,
+        };
+        crate::events::apply(
+            &app.service,
+            envelope(
+                "control.change.schedule",
+                command.encode_to_vec(),
+                Some("wf:1:1"),
+            ),
+        )
+        .await
+        .unwrap();
+        let path = |action: &str| format!("/v1/changes/{id}/{action}");
+        let (status, problem) = app
+            .call(Method::POST, &path("start"), REQUESTER, None, None)
+            .await;
+        assert_eq!(
+            (status, problem["code"].clone()),
+            (StatusCode::CONFLICT, json!("design_not_accepted"))
+        );
+        let (status, problem) = app
+            .call(
+                Method::POST,
+                &path("acceptance"),
+                REQUESTER,
+                Some(json!({"accepted": true, "notes": "ok"})),
+                None,
+            )
+            .await;
+        assert_eq!(
+            (status, problem["code"].clone()),
+            (StatusCode::CONFLICT, json!("design_not_accepted"))
+        );
+        let (status, problem) = app
+            .call(
+                Method::PUT,
+                &path("design"),
+                REQUESTER,
+                Some(json!({"plan": "", "acceptance_criteria": "x"})),
+                None,
+            )
+            .await;
+        assert_eq!(
+            (status, problem["invalid-params"][0]["name"].clone()),
+            (StatusCode::BAD_REQUEST, json!("plan"))
+        );
+        let (status, designed) = app.call(Method::PUT, &path("design"), REQUESTER, Some(json!({"plan": "pilot with finance, then all", "acceptance_criteria": "pilot payroll run matches"})), None).await;
+        assert_eq!(status, StatusCode::OK, "{designed}");
+        let (status, rejected) = app
+            .call(
+                Method::POST,
+                &path("acceptance"),
+                REQUESTER,
+                Some(json!({"accepted": false, "notes": "pilot run differs"})),
+                None,
+            )
+            .await;
+        assert_eq!(
+            (status, rejected["design"]["acceptance"]["accepted"].clone()),
+            (StatusCode::OK, json!(false))
+        );
+        assert_eq!(
+            app.call(Method::POST, &path("start"), REQUESTER, None, None)
+                .await
+                .0,
+            StatusCode::CONFLICT
+        );
+        app.call(
+            Method::POST,
+            &path("acceptance"),
+            REQUESTER,
+            Some(json!({"accepted": true, "notes": "second pilot matches"})),
+            None,
+        )
+        .await;
+        let (status, started) = app
+            .call(Method::POST, &path("start"), REQUESTER, None, None)
+            .await;
+        assert_eq!(
+            (status, started["state"].clone()),
+            (StatusCode::OK, json!("implementing")),
+            "{started}"
+        );
+    }
+);

@@ -59,6 +59,8 @@ pub struct ChangeRow {
     pub version: i64,
     /// The risk score, factor by factor, JSON (computed on submit).
     pub risk: Option<String>,
+    /// Service design and transition, JSON.
+    pub design: Option<String>,
 }
 
 diesel::define_sql_function! {

@@ -67,6 +67,9 @@ diesel::table! {
         version -> BigInt,
         /// JSON: the risk score, factor by factor (computed on submit).
         risk -> Nullable<Text>,
+        /// JSON: service design and transition (8.5.2): whether required and why, the plan,
+        /// the acceptance criteria, the acceptance record.
+        design -> Nullable<Text>,
     }
 }
 
