@@ -129,36 +129,28 @@ fn text(params: &mut Vec<InvalidParam>, name: &str, value: &str) {
     }
 }
 
-/// `POST /v1/cis`: records a CI.
-#[utoipa::path(post, path = "/v1/cis", tag = "cmdb", request_body = CreateCi,
-    responses(
-        (status = 201, description = "Recorded", body = CiView, headers(("ETag" = String), ("Location" = String))),
-        (status = 400, description = "Bad fields, named (attributes checked against the type)", body = meridian_chassis::problem::ProblemBody),
-        (status = 403, description = "Not a configuration manager", body = meridian_chassis::problem::ProblemBody),
-    ),
-    security(("bearer" = [])))]
-pub async fn create_ci(
-    who: Authenticated<ConfigurationManager>,
-    req: HttpRequest,
-    body: Json<CreateCi>,
-    svc: web::Data<Control>,
-) -> Result<HttpResponse, Problem> {
-    let body = body.0;
+/// Checks a new CI and builds its row; the bad fields are named under `prefix`.
+fn new_ci(
+    types: &std::collections::BTreeMap<String, crate::config::CiType>,
+    body: CreateCi,
+    prefix: &str,
+    now: DateTime<Utc>,
+) -> Result<CiRow, Vec<InvalidParam>> {
     let mut params = Vec::new();
     text(&mut params, "name", &body.name);
     text(&mut params, "owner", &body.owner);
     let environment = body.environment.unwrap_or_else(|| "production".to_owned());
     text(&mut params, "environment", &environment);
-    if let Err((field, reason)) =
-        check_attributes(&svc.config.ci_types, &body.ci_type, &body.attributes)
-    {
+    if let Err((field, reason)) = check_attributes(types, &body.ci_type, &body.attributes) {
         params.push(InvalidParam::new(field, reason));
     }
     if !params.is_empty() {
-        return Err(Problem::invalid(codes::INVALID_BODY, params));
+        return Err(params
+            .into_iter()
+            .map(|p| InvalidParam::new(format!("{prefix}{}", p.name), p.reason))
+            .collect());
     }
-    let now = meridian_chassis::clock::to_micros(svc.clock.now());
-    let row = CiRow {
+    Ok(CiRow {
         id: Uuid::now_v7().to_string(),
         ci_type: body.ci_type,
         name: body.name.trim().to_owned(),
@@ -174,7 +166,26 @@ pub async fn create_ci(
         created_at: now.naive_utc(),
         updated_at: now.naive_utc(),
         version: 1,
-    };
+    })
+}
+
+/// `POST /v1/cis`: records a CI.
+#[utoipa::path(post, path = "/v1/cis", tag = "cmdb", request_body = CreateCi,
+    responses(
+        (status = 201, description = "Recorded", body = CiView, headers(("ETag" = String), ("Location" = String))),
+        (status = 400, description = "Bad fields, named (attributes checked against the type)", body = meridian_chassis::problem::ProblemBody),
+        (status = 403, description = "Not a configuration manager", body = meridian_chassis::problem::ProblemBody),
+    ),
+    security(("bearer" = [])))]
+pub async fn create_ci(
+    who: Authenticated<ConfigurationManager>,
+    req: HttpRequest,
+    body: Json<CreateCi>,
+    svc: web::Data<Control>,
+) -> Result<HttpResponse, Problem> {
+    let now = meridian_chassis::clock::to_micros(svc.clock.now());
+    let row = new_ci(&svc.config.ci_types, body.0, "", now)
+        .map_err(|params| Problem::invalid(codes::INVALID_BODY, params))?;
     let actor = who.subject.clone();
     let correlation = correlation(&req);
     let stored = row.clone();
@@ -679,4 +690,244 @@ pub async fn impact(
         affected,
         services,
     }))
+}
+
+/// The most rows one import takes.
+const IMPORT_MAX: usize = 10_000;
+
+/// The CSV columns of import and export; `attributes` is a JSON object.
+const CSV_COLUMNS: [&str; 7] = [
+    "ci_type",
+    "name",
+    "owner",
+    "status",
+    "environment",
+    "criticality",
+    "attributes",
+];
+
+/// What an import did.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Imported {
+    /// CIs recorded.
+    pub imported: usize,
+    /// Their ids, in the order of the rows.
+    pub ids: Vec<String>,
+}
+
+fn content_type(req: &HttpRequest) -> String {
+    req.headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase()
+}
+
+/// Reads CSV rows into CI bodies; a row that cannot be read is an error named `rows[i]`.
+fn read_csv(bytes: &[u8]) -> Result<Vec<Result<CreateCi, InvalidParam>>, Problem> {
+    let mut reader = csv::ReaderBuilder::new()
+        .trim(csv::Trim::All)
+        .from_reader(bytes);
+    let headers = reader
+        .headers()
+        .map_err(|e| Problem::field("body", format!("the CSV header cannot be read: {e}")))?
+        .clone();
+    for required in ["ci_type", "name", "owner"] {
+        if !headers.iter().any(|h| h == required) {
+            return Err(Problem::field(
+                "body",
+                format!("the CSV header has no `{required}` column"),
+            ));
+        }
+    }
+    let mut rows = Vec::new();
+    for (i, record) in reader.records().enumerate() {
+        let row = record
+            .map_err(|e| InvalidParam::new(format!("rows[{i}]"), format!("cannot be read: {e}")))
+            .and_then(|record| {
+                let mut object = serde_json::Map::new();
+                for (header, value) in headers.iter().zip(record.iter()) {
+                    if value.is_empty() {
+                        continue;
+                    }
+                    let value = if header == "attributes" {
+                        serde_json::from_str(value).map_err(|e| {
+                            InvalidParam::new(
+                                format!("rows[{i}].attributes"),
+                                format!("is not a JSON object: {e}"),
+                            )
+                        })?
+                    } else {
+                        Value::String(value.to_owned())
+                    };
+                    object.insert(header.to_owned(), value);
+                }
+                serde_json::from_value::<CreateCi>(Value::Object(object))
+                    .map_err(|e| InvalidParam::new(format!("rows[{i}]"), e.to_string()))
+            });
+        rows.push(row);
+    }
+    Ok(rows)
+}
+
+/// `POST /v1/cis/import`: records many CIs at once, from a JSON array of `POST /v1/cis` bodies
+/// or from CSV (columns `ci_type,name,owner,status,environment,criticality,attributes`, the last
+/// a JSON object). Every row is checked first: any bad row refuses the whole import, each bad
+/// field named `rows[i].<field>`, and nothing is recorded.
+#[utoipa::path(post, path = "/v1/cis/import", tag = "cmdb",
+    request_body(content = Vec<CreateCi>, description = "application/json, or text/csv"),
+    responses(
+        (status = 201, description = "All recorded", body = Imported),
+        (status = 400, description = "Every bad row and field, named; nothing recorded", body = meridian_chassis::problem::ProblemBody),
+        (status = 415, description = "Neither JSON nor CSV", body = meridian_chassis::problem::ProblemBody),
+    ),
+    security(("bearer" = [])))]
+pub async fn import_cis(
+    who: Authenticated<ConfigurationManager>,
+    req: HttpRequest,
+    body: web::Bytes,
+    svc: web::Data<Control>,
+) -> Result<HttpResponse, Problem> {
+    let rows: Vec<Result<CreateCi, InvalidParam>> = match content_type(&req).as_str() {
+        "application/json" => {
+            let values: Vec<Value> = meridian_chassis::problem::from_json(&body)?;
+            values
+                .into_iter()
+                .enumerate()
+                .map(|(i, value)| {
+                    serde_json::from_value::<CreateCi>(value)
+                        .map_err(|e| InvalidParam::new(format!("rows[{i}]"), e.to_string()))
+                })
+                .collect()
+        }
+        "text/csv" => read_csv(&body)?,
+        _ => {
+            return Err(Problem::new(codes::UNSUPPORTED_MEDIA_TYPE)
+                .detail("send application/json (an array of CIs) or text/csv"));
+        }
+    };
+    if rows.is_empty() || rows.len() > IMPORT_MAX {
+        return Err(Problem::field(
+            "rows",
+            format!("send 1 to {IMPORT_MAX} rows"),
+        ));
+    }
+    let now = meridian_chassis::clock::to_micros(svc.clock.now());
+    let mut params = Vec::new();
+    let mut cis = Vec::new();
+    for (i, row) in rows.into_iter().enumerate() {
+        match row
+            .map_err(|p| vec![p])
+            .and_then(|body| new_ci(&svc.config.ci_types, body, &format!("rows[{i}]."), now))
+        {
+            Ok(ci) => cis.push(ci),
+            Err(bad) => params.extend(bad),
+        }
+    }
+    if !params.is_empty() {
+        return Err(Problem::invalid(codes::INVALID_BODY, params));
+    }
+    let actor = who.subject.clone();
+    let correlation = correlation(&req);
+    let ids: Vec<String> = cis.iter().map(|c| c.id.clone()).collect();
+    svc.db
+        .transaction(move |conn| -> Result<(), Problem> {
+            let ctx = Context {
+                actor: &actor,
+                now,
+                correlation_id: correlation.as_deref(),
+            };
+            for ci in &cis {
+                store::insert(conn, ci, ctx)?;
+            }
+            Ok(())
+        })
+        .await?;
+    svc.waker.wake();
+    Ok(HttpResponse::Created().json(Imported {
+        imported: ids.len(),
+        ids,
+    }))
+}
+
+/// `GET /v1/cis/export` parameters.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct ExportQuery {
+    /// `json` (default) or `csv`.
+    pub format: Option<String>,
+    /// Only CIs of this type.
+    #[serde(rename = "type")]
+    pub ci_type: Option<String>,
+}
+
+/// `GET /v1/cis/export`: every CI (of a type), as JSON or as CSV that `POST /v1/cis/import`
+/// reads back.
+#[utoipa::path(get, path = "/v1/cis/export", tag = "cmdb", params(ExportQuery),
+    responses(
+        (status = 200, description = "The CIs", body = Vec<CiView>),
+        (status = 400, description = "An unknown format", body = meridian_chassis::problem::ProblemBody),
+    ),
+    security(("bearer" = [])))]
+pub async fn export_cis(
+    _who: Authenticated<AnyRole>,
+    query: Query<ExportQuery>,
+    svc: web::Data<Control>,
+) -> Result<HttpResponse, Problem> {
+    let query = query.0;
+    let format = query.format.unwrap_or_else(|| "json".to_owned());
+    if format != "json" && format != "csv" {
+        return Err(Problem::field("format", "must be json or csv"));
+    }
+    let mut rows: Vec<CiRow> = Vec::new();
+    let mut after: Option<String> = None;
+    loop {
+        let filter = Filter {
+            ci_type: query.ci_type.clone(),
+            after: after.clone(),
+            limit: 5_000,
+            ..Filter::default()
+        };
+        let page = svc
+            .db
+            .run(move |conn| -> Result<Vec<CiRow>, Problem> { Ok(store::list(conn, &filter)?) })
+            .await?;
+        let done = page.len() < 5_000;
+        after = page.last().map(|r| r.id.clone());
+        rows.extend(page);
+        if done || rows.len() >= 1_000_000 {
+            break;
+        }
+    }
+    if format == "json" {
+        return Ok(HttpResponse::Ok().json(rows.iter().map(CiView::from).collect::<Vec<_>>()));
+    }
+    let mut writer = csv::Writer::from_writer(Vec::new());
+    let written = writer.write_record(CSV_COLUMNS).and_then(|()| {
+        rows.iter().try_for_each(|row| {
+            writer.write_record([
+                row.ci_type.as_str(),
+                row.name.as_str(),
+                row.owner.as_str(),
+                row.status.as_str(),
+                row.environment.as_str(),
+                row.criticality.as_str(),
+                row.attributes.as_str(),
+            ])
+        })
+    });
+    let bytes = written
+        .and_then(|()| {
+            writer
+                .into_inner()
+                .map_err(|e| csv::Error::from(e.into_error()))
+        })
+        .map_err(|e| Problem::internal(&e))?;
+    Ok(HttpResponse::Ok()
+        .content_type("text/csv; charset=utf-8")
+        .body(bytes))
 }

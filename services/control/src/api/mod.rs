@@ -40,6 +40,8 @@ macro_rules! routes {
 routes! {
     "/v1/ci-types" => { get: cis::list_types },
     "/v1/cis" => { get: cis::list_cis, post: cis::create_ci },
+    "/v1/cis/import" => { post: cis::import_cis },
+    "/v1/cis/export" => { get: cis::export_cis },
     "/v1/cis/{id}" => { get: cis::get_ci, patch: cis::update_ci },
     "/v1/cis/{id}/relations" => { post: cis::relate_ci },
     "/v1/cis/{id}/impact" => { get: cis::impact },
@@ -70,7 +72,7 @@ routes! {
     info(title = "Meridian control", description = "Configuration management (8.2.6) and change management (8.5.1)"),
     paths(
         cis::list_types, cis::list_cis, cis::create_ci, cis::get_ci, cis::update_ci,
-        cis::relate_ci, cis::impact, cis::delete_relation,
+        cis::relate_ci, cis::impact, cis::delete_relation, cis::import_cis, cis::export_cis,
         changes::create_change, changes::list_changes, changes::get_change, changes::submit_change,
         changes::start_change, changes::complete_change, changes::review_change,
         changes::close_change, changes::cancel_change, changes::calendar, changes::trends,

@@ -1772,3 +1772,128 @@ on_both_backends!(
         );
     }
 );
+
+impl TestApp {
+    /// Sends a raw body of `content_type`; returns the status and the body's text.
+    async fn send_raw(
+        &self,
+        method: Method,
+        path: &str,
+        content_type: &str,
+        body: &str,
+    ) -> (StatusCode, String) {
+        let app = self.service().await;
+        let token = self
+            .auth
+            .mint_dev(
+                CMDB.0,
+                &["configuration-manager".to_owned()],
+                meridian_chassis::Clock::now(&meridian_chassis::SystemClock),
+                chrono::Duration::minutes(10),
+            )
+            .unwrap();
+        let req = atest::TestRequest::default()
+            .method(method)
+            .uri(path)
+            .insert_header(("Authorization", format!("Bearer {token}")))
+            .insert_header(("Content-Type", content_type.to_owned()))
+            .set_payload(body.to_owned())
+            .to_request();
+        let response = app.call(req).await.unwrap();
+        let status = response.status();
+        let bytes = atest::read_body(response).await;
+        (status, String::from_utf8_lossy(&bytes).into_owned())
+    }
+
+    async fn count(&self) -> usize {
+        let (_, page) = self
+            .call(Method::GET, "/v1/cis?limit=500", READER, None, None)
+            .await;
+        page["items"].as_array().unwrap().len()
+    }
+}
+
+on_both_backends!(bulk_import_is_all_or_nothing_and_export_reads_back, |app| {
+    let good = json!([
+        {"ci_type": "database", "name": "db-a", "owner": "o", "attributes": {"engine": "mysql"}},
+        {"ci_type": "server", "name": "srv-a", "owner": "o", "criticality": "high", "attributes": {"hostname": "srv-a"}},
+    ]);
+    let (status, body) = app
+        .send_raw(
+            Method::POST,
+            "/v1/cis/import",
+            "application/json",
+            &good.to_string(),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    assert_eq!(serde_json::from_str::<Value>(&body).unwrap()["imported"], 2);
+    // One good row and two bad ones: nothing is recorded, each bad field is named.
+    let bad = json!([
+        {"ci_type": "server", "name": "srv-b", "owner": "o", "attributes": {"hostname": "srv-b"}},
+        {"ci_type": "database", "name": "db-b", "owner": "o", "attributes": {"engine": "dbase"}},
+        {"ci_type": "toaster", "name": "t", "owner": "o"},
+    ]);
+    let (status, body) = app
+        .send_raw(
+            Method::POST,
+            "/v1/cis/import",
+            "application/json",
+            &bad.to_string(),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    let problem: Value = serde_json::from_str(&body).unwrap();
+    let names: Vec<&str> = problem["invalid-params"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["rows[1].attributes.engine", "rows[2].ci_type"]);
+    assert_eq!(app.count().await, 2);
+    // CSV in, with a row that cannot be read.
+    let csv = "ci_type,name,owner,criticality,attributes\nnetwork,lan-1,o,low,\"{\"\"cidr\"\": \"\"10.0.0.0/8\"\"}\"\nserver,srv-c,o,high,not json\n";
+    let (status, body) = app
+        .send_raw(Method::POST, "/v1/cis/import", "text/csv", csv)
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert!(body.contains("rows[1].attributes"), "{body}");
+    assert_eq!(app.count().await, 2);
+    let csv = "ci_type,name,owner,criticality,attributes\nnetwork,lan-1,o,low,\"{\"\"cidr\"\": \"\"10.0.0.0/8\"\"}\"\n";
+    let (status, body) = app
+        .send_raw(Method::POST, "/v1/cis/import", "text/csv", csv)
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    // Export as CSV, and import it again: the same CIs once more.
+    let (status, exported) = app
+        .send_raw(Method::GET, "/v1/cis/export?format=csv", "text/plain", "")
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        exported.starts_with("ci_type,name,owner,status,environment,criticality,attributes\n"),
+        "{exported}"
+    );
+    assert_eq!(exported.lines().count(), 4);
+    let (status, body) = app
+        .send_raw(Method::POST, "/v1/cis/import", "text/csv", &exported)
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    assert_eq!(app.count().await, 6);
+    let (status, json_export) = app
+        .send_raw(Method::GET, "/v1/cis/export?type=network", "text/plain", "")
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        serde_json::from_str::<Value>(&json_export)
+            .unwrap()
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
+    let (status, _) = app
+        .send_raw(Method::POST, "/v1/cis/import", "application/xml", "<cis/>")
+        .await;
+    assert_eq!(status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
+});
