@@ -79,6 +79,7 @@ catalogue! {
     RELEASE_NOT_FOUND = ("release_not_found", 404, "No such release");
     RELEASE_NOT_APPROVED = ("release_not_approved", 409, "A change of the release is not approved");
     BASELINE_NOT_FOUND = ("baseline_not_found", 404, "No such baseline");
+    CONFIG_AUDIT_NOT_FOUND = ("config_audit_not_found", 404, "No such configuration audit or discrepancy");
 }
 
 /// One bad field, as in RFC 7807's own example.

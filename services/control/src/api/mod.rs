@@ -1,5 +1,6 @@
 //! The control service's routes, in one table, and its OpenAPI document.
 
+pub mod audits;
 pub mod changes;
 pub mod cis;
 pub mod releases;
@@ -64,6 +65,9 @@ routes! {
     "/v1/releases/{id}/deployments" => { post: releases::deploy_release },
     "/v1/baselines" => { post: releases::take_baseline },
     "/v1/baselines/{id}" => { get: releases::get_baseline },
+    "/v1/config-audits" => { post: audits::run_audit },
+    "/v1/config-audits/{id}" => { get: audits::get_audit },
+    "/v1/config-audits/{id}/discrepancies/{index}/resolve" => { post: audits::resolve_discrepancy },
 }
 
 /// The control service's OpenAPI document.
@@ -79,6 +83,7 @@ routes! {
         changes::record_design, changes::record_acceptance,
         releases::create_release, releases::get_release, releases::record_test_results,
         releases::deploy_release, releases::get_baseline, releases::take_baseline,
+        audits::run_audit, audits::get_audit, audits::resolve_discrepancy,
     ),
     tags(
         (name = "cmdb", description = "Configuration items, relations, impact analysis"),

@@ -455,6 +455,46 @@ pub struct BaselineView {
     pub differences: Vec<Value>,
 }
 
+/// How the CIs of a snapshot differ now: per CI, the fields changed (then, now), or `removed`.
+///
+/// # Errors
+/// A query failing.
+pub(crate) fn differences(
+    conn: &mut meridian_chassis::db::AnyConnection,
+    then: &[CiRow],
+) -> diesel::QueryResult<Vec<Value>> {
+    let mut differences = Vec::new();
+    for old in then {
+        match cis_store::find(conn, &old.id)? {
+            None => differences.push(json!({"ci": old.id, "removed": true})),
+            Some(now) => {
+                let before = serde_json::to_value(old).unwrap_or_default();
+                let after = serde_json::to_value(&now).unwrap_or_default();
+                let mut changed = serde_json::Map::new();
+                for field in [
+                    "name",
+                    "owner",
+                    "status",
+                    "environment",
+                    "criticality",
+                    "attributes",
+                ] {
+                    if before[field] != after[field] {
+                        changed.insert(
+                            field.to_owned(),
+                            json!({"then": before[field], "now": after[field]}),
+                        );
+                    }
+                }
+                if !changed.is_empty() {
+                    differences.push(json!({"ci": old.id, "changed": changed}));
+                }
+            }
+        }
+    }
+    Ok(differences)
+}
+
 /// `GET /v1/baselines/{id}`: a baseline and its difference from now.
 #[utoipa::path(get, path = "/v1/baselines/{id}", tag = "releases", params(("id" = String, Path)),
     responses(
@@ -474,35 +514,7 @@ pub async fn get_baseline(
             let row = store::baseline(conn, &id)?
                 .ok_or_else(|| Problem::new(codes::BASELINE_NOT_FOUND))?;
             let then: Vec<CiRow> = serde_json::from_str(&row.snapshot).unwrap_or_default();
-            let mut differences = Vec::new();
-            for old in &then {
-                match cis_store::find(conn, &old.id)? {
-                    None => differences.push(json!({"ci": old.id, "removed": true})),
-                    Some(now) => {
-                        let before = serde_json::to_value(old).unwrap_or_default();
-                        let after = serde_json::to_value(&now).unwrap_or_default();
-                        let mut changed = serde_json::Map::new();
-                        for field in [
-                            "name",
-                            "owner",
-                            "status",
-                            "environment",
-                            "criticality",
-                            "attributes",
-                        ] {
-                            if before[field] != after[field] {
-                                changed.insert(
-                                    field.to_owned(),
-                                    json!({"then": before[field], "now": after[field]}),
-                                );
-                            }
-                        }
-                        if !changed.is_empty() {
-                            differences.push(json!({"ci": old.id, "changed": changed}));
-                        }
-                    }
-                }
-            }
+            let differences = differences(conn, &then)?;
             Ok(BaselineView {
                 id: row.id,
                 name: row.name,

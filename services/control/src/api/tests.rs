@@ -1897,3 +1897,134 @@ on_both_backends!(bulk_import_is_all_or_nothing_and_export_reads_back, |app| {
         .await;
     assert_eq!(status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
 });
+
+on_both_backends!(
+    a_configuration_audit_lists_discrepancies_until_each_is_resolved,
+    |app| {
+        let host = app.ci(server("host-1")).await;
+        let db = app.ci(json!({"ci_type": "database", "name": "db-1", "owner": "o", "attributes": {"engine": "mysql"}})).await;
+        let (_, baseline) = app
+            .call(
+                Method::POST,
+                "/v1/baselines",
+                CMDB,
+                Some(json!({"name": "agreed", "configuration_items": [host, db]})),
+                None,
+            )
+            .await;
+        let baseline = baseline["id"].as_str().unwrap().to_owned();
+        // Nothing changed: the audit closes at once.
+        let (status, clean) = app
+            .call(
+                Method::POST,
+                "/v1/config-audits",
+                CMDB,
+                Some(json!({"name": "clean", "baseline_id": baseline})),
+                None,
+            )
+            .await;
+        assert_eq!(
+            (status, clean["status"].clone()),
+            (StatusCode::CREATED, json!("closed")),
+            "{clean}"
+        );
+        app.call(
+            Method::PATCH,
+            &format!("/v1/cis/{host}"),
+            CMDB,
+            Some(json!({"owner": "ines"})),
+            None,
+        )
+        .await;
+        app.call(
+            Method::PATCH,
+            &format!("/v1/cis/{db}"),
+            CMDB,
+            Some(json!({"status": "retired"})),
+            None,
+        )
+        .await;
+        let (_, audit) = app
+            .call(
+                Method::POST,
+                "/v1/config-audits",
+                CMDB,
+                Some(json!({"name": "Q4", "baseline_id": baseline})),
+                None,
+            )
+            .await;
+        assert_eq!(audit["status"], "open");
+        assert_eq!(audit["discrepancies"].as_array().unwrap().len(), 2);
+        let id = audit["id"].as_str().unwrap().to_owned();
+        let resolve =
+            |index: usize| format!("/v1/config-audits/{id}/discrepancies/{index}/resolve");
+        let (status, partly) = app
+            .call(
+                Method::POST,
+                &resolve(0),
+                CMDB,
+                Some(json!({"resolution": "accepted", "notes": "owner changed by CHG0001001"})),
+                None,
+            )
+            .await;
+        assert_eq!(
+            (status, partly["status"].clone()),
+            (StatusCode::OK, json!("open")),
+            "{partly}"
+        );
+        let (_, done) = app
+            .call(
+                Method::POST,
+                &resolve(1),
+                CMDB,
+                Some(json!({"resolution": "corrected", "notes": "retired in error; restored"})),
+                None,
+            )
+            .await;
+        assert_eq!(done["status"], "closed");
+        assert_eq!(
+            done["discrepancies"][1]["resolution"]["resolution"],
+            "corrected"
+        );
+        assert_eq!(done["discrepancies"][1]["resolution"]["by"], "cora");
+        let (status, problem) = app
+            .call(
+                Method::POST,
+                &resolve(7),
+                CMDB,
+                Some(json!({"resolution": "accepted", "notes": "x"})),
+                None,
+            )
+            .await;
+        assert_eq!(
+            (status, problem["code"].clone()),
+            (StatusCode::NOT_FOUND, json!("config_audit_not_found"))
+        );
+        let (status, problem) = app
+            .call(
+                Method::POST,
+                "/v1/config-audits",
+                CMDB,
+                Some(json!({"name": "x", "baseline_id": "ghost"})),
+                None,
+            )
+            .await;
+        assert_eq!(
+            (status, problem["invalid-params"][0]["name"].clone()),
+            (StatusCode::BAD_REQUEST, json!("baseline_id"))
+        );
+        let (status, fetched) = app
+            .call(
+                Method::GET,
+                &format!("/v1/config-audits/{id}"),
+                READER,
+                None,
+                None,
+            )
+            .await;
+        assert_eq!(
+            (status, fetched["status"].clone()),
+            (StatusCode::OK, json!("closed"))
+        );
+    }
+);

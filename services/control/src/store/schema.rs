@@ -123,3 +123,19 @@ diesel::table! {
         deployed_at -> Timestamp,
     }
 }
+
+diesel::table! {
+    /// Configuration audits.
+    config_audits (id) {
+        id -> Text,
+        name -> Text,
+        baseline_id -> Text,
+        /// `open` while a discrepancy is unresolved, then `closed`.
+        status -> Text,
+        /// JSON array: each difference found, with its resolution.
+        discrepancies -> Text,
+        run_by -> Text,
+        run_at -> Timestamp,
+        version -> BigInt,
+    }
+}
