@@ -1,5 +1,6 @@
 //! The control service's routes, in one table, and its OpenAPI document.
 
+pub mod assets;
 pub mod audits;
 pub mod changes;
 pub mod cis;
@@ -65,6 +66,7 @@ routes! {
     "/v1/releases/{id}/deployments" => { post: releases::deploy_release },
     "/v1/baselines" => { post: releases::take_baseline },
     "/v1/baselines/{id}" => { get: releases::get_baseline },
+    "/v1/assets" => { get: assets::list_assets, post: assets::create_asset },
     "/v1/config-audits" => { post: audits::run_audit },
     "/v1/config-audits/{id}" => { get: audits::get_audit },
     "/v1/config-audits/{id}/discrepancies/{index}/resolve" => { post: audits::resolve_discrepancy },
@@ -84,6 +86,7 @@ routes! {
         releases::create_release, releases::get_release, releases::record_test_results,
         releases::deploy_release, releases::get_baseline, releases::take_baseline,
         audits::run_audit, audits::get_audit, audits::resolve_discrepancy,
+        assets::create_asset, assets::list_assets,
     ),
     tags(
         (name = "cmdb", description = "Configuration items, relations, impact analysis"),

@@ -2028,3 +2028,70 @@ on_both_backends!(
         );
     }
 );
+
+on_both_backends!(licences_and_contracts_show_their_use_and_expiry, |app| {
+    let a = app.ci(server("a")).await;
+    let b = app.ci(server("b")).await;
+    let c = app.ci(server("c")).await;
+    let (status, licence) = app
+        .call(Method::POST, "/v1/assets", CMDB, Some(json!({"kind": "licence", "name": "DB Enterprise", "vendor": "Acme", "quantity": 2, "expires_on": "2020-01-31", "configuration_items": [a, b, c]})), None)
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{licence}");
+    assert_eq!(
+        (
+            licence["used"].clone(),
+            licence["over_used"].clone(),
+            licence["expired"].clone()
+        ),
+        (json!(3), json!(true), json!(true))
+    );
+    let (_, contract) = app
+        .call(Method::POST, "/v1/assets", CMDB, Some(json!({"kind": "contract", "name": "Support", "vendor": "Acme", "quantity": 10, "expires_on": "2999-12-31", "configuration_items": [a]})), None)
+        .await;
+    assert_eq!(
+        (contract["over_used"].clone(), contract["expired"].clone()),
+        (json!(false), json!(false))
+    );
+    let (_, due) = app
+        .call(
+            Method::GET,
+            "/v1/assets?expiring_by=2030-01-01",
+            READER,
+            None,
+            None,
+        )
+        .await;
+    assert_eq!(due.as_array().unwrap().len(), 1);
+    let (_, covering) = app
+        .call(
+            Method::GET,
+            &format!("/v1/assets?ci={b}"),
+            READER,
+            None,
+            None,
+        )
+        .await;
+    assert_eq!(covering[0]["name"], "DB Enterprise");
+    let (_, contracts) = app
+        .call(Method::GET, "/v1/assets?kind=contract", READER, None, None)
+        .await;
+    assert_eq!(contracts.as_array().unwrap().len(), 1);
+    let (status, problem) = app
+        .call(
+            Method::POST,
+            "/v1/assets",
+            CMDB,
+            Some(json!({"kind": "licence", "name": "x", "vendor": "y", "quantity": 0})),
+            None,
+        )
+        .await;
+    assert_eq!(
+        (status, problem["invalid-params"][0]["name"].clone()),
+        (StatusCode::BAD_REQUEST, json!("quantity"))
+    );
+    let (status, problem) = app.call(Method::POST, "/v1/assets", CMDB, Some(json!({"kind": "licence", "name": "x", "vendor": "y", "quantity": 1, "configuration_items": ["ghost"]})), None).await;
+    assert_eq!(
+        (status, problem["invalid-params"][0]["name"].clone()),
+        (StatusCode::BAD_REQUEST, json!("configuration_items[0]"))
+    );
+});

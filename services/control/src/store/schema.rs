@@ -139,3 +139,23 @@ diesel::table! {
         version -> BigInt,
     }
 }
+
+diesel::table! {
+    /// Licences and contracts.
+    assets (id) {
+        id -> Text,
+        /// `licence` or `contract`.
+        kind -> Text,
+        name -> Text,
+        vendor -> Text,
+        /// Seats, units or instances bought.
+        quantity -> BigInt,
+        expires_on -> Nullable<Date>,
+        /// JSON array of the CI ids it covers.
+        cis -> Text,
+        created_by -> Text,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+        version -> BigInt,
+    }
+}
