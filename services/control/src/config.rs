@@ -23,6 +23,19 @@ pub struct ControlConfig {
     pub business_hours: BusinessHours,
     /// Periods when no change may be scheduled, except emergencies or with a justified override.
     pub freeze_windows: Vec<FreezeWindow>,
+    /// The catalogue of pre-approved standard change templates, by name.
+    pub standard_templates: BTreeMap<String, StandardTemplate>,
+}
+
+/// `control.standard_templates.<name>`.
+#[derive(Debug, Clone, Deserialize, serde::Serialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct StandardTemplate {
+    /// What the change does.
+    pub description: String,
+    /// How it is carried out (copied to the change's implementation plan when it has none).
+    #[serde(default)]
+    pub implementation_plan: String,
 }
 
 /// `control.business_hours`.

@@ -252,6 +252,21 @@ pub async fn create_change(
     ] {
         text(&mut params, name, plan, LONG, false);
     }
+    if body.category == Category::Standard
+        && let Some(template) = &body.template
+        && !svc.config.standard_templates.contains_key(template)
+    {
+        let known: Vec<&str> = svc
+            .config
+            .standard_templates
+            .keys()
+            .map(String::as_str)
+            .collect();
+        params.push(InvalidParam::new(
+            "template",
+            format!("is not a pre-approved template ({})", known.join(", ")),
+        ));
+    }
     match (body.category, &body.template) {
         (Category::Standard, None) => params.push(InvalidParam::new(
             "template",
@@ -281,6 +296,16 @@ pub async fn create_change(
     }
     if !params.is_empty() {
         return Err(Problem::invalid(codes::INVALID_BODY, params));
+    }
+    let mut body = body;
+    if body.implementation_plan.trim().is_empty()
+        && let Some(template) = body
+            .template
+            .as_ref()
+            .and_then(|t| svc.config.standard_templates.get(t))
+    {
+        body.implementation_plan
+            .clone_from(&template.implementation_plan);
     }
     let now = meridian_chassis::clock::to_micros(svc.clock.now());
     let actor = who.subject.clone();
@@ -1205,4 +1230,13 @@ pub async fn record_acceptance(
         Ok(())
     })
     .await
+}
+
+/// `GET /v1/change-templates`: the catalogue of pre-approved standard changes
+/// (`control.standard_templates`).
+#[utoipa::path(get, path = "/v1/change-templates", tag = "changes",
+    responses((status = 200, description = "Templates by name", body = Object)),
+    security(("bearer" = [])))]
+pub async fn list_templates(_who: Authenticated<AnyRole>, svc: web::Data<Control>) -> HttpResponse {
+    HttpResponse::Ok().json(&svc.config.standard_templates)
 }

@@ -2095,3 +2095,31 @@ on_both_backends!(licences_and_contracts_show_their_use_and_expiry, |app| {
         (StatusCode::BAD_REQUEST, json!("configuration_items[0]"))
     );
 });
+
+on_both_backends!(
+    a_standard_change_comes_from_the_catalogue_of_templates,
+    |app| {
+        let (_, templates) = app
+            .call(Method::GET, "/v1/change-templates", READER, None, None)
+            .await;
+        assert!(
+            templates["restart-workload"]["description"].is_string(),
+            "{templates}"
+        );
+        let (status, change) = app
+        .call(Method::POST, "/v1/changes", REQUESTER, Some(json!({"title": "Restart payroll", "reason": "memory leak", "category": "standard", "template": "restart-workload"})), None)
+        .await;
+        assert_eq!(status, StatusCode::CREATED, "{change}");
+        assert_eq!(
+            change["implementation_plan"],
+            "kubectl rollout restart, then watch the rollout"
+        );
+        let (status, problem) = app
+        .call(Method::POST, "/v1/changes", REQUESTER, Some(json!({"title": "t", "reason": "r", "category": "standard", "template": "format-disk"})), None)
+        .await;
+        assert_eq!(
+            (status, problem["invalid-params"][0]["name"].clone()),
+            (StatusCode::BAD_REQUEST, json!("template"))
+        );
+    }
+);
