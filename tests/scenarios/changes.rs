@@ -294,6 +294,17 @@ async fn a_normal_change_is_approved_by_the_cab_through_the_task_api_and_schedul
         assert!(who.contains(&person), "{person} in {who:?}");
     }
     assert!(!who.contains(&"rita"));
+    let comments: Vec<&str> = change["decision"]["decided_by"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|d| d["comment"].as_str())
+        .collect();
+    assert_eq!(
+        comments,
+        ["fine", "fine"],
+        "the CAB members' comments are on the record"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

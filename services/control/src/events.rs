@@ -61,7 +61,7 @@ fn deciders(variables: &serde_json::Map<String, Value>) -> Vec<Value> {
         if let Some(votes) = value.get("decisions").and_then(Value::as_array) {
             for vote in votes {
                 out.push(
-                    json!({"task": node, "by": vote.get("by"), "outcome": vote.get("outcome")}),
+                    json!({"task": node, "by": vote.get("by"), "outcome": vote.get("outcome"), "comment": vote.get("comment")}),
                 );
             }
         }

@@ -132,6 +132,9 @@ pub struct Multi {
     pub next: usize,
     /// Decisions so far: who and which outcome, in order.
     pub decisions: Vec<(String, String)>,
+    /// The comment of each decision, in the same order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub comments: Vec<Option<String>>,
 }
 
 /// A human task.
@@ -1153,6 +1156,7 @@ impl<'a> Run<'a> {
                     items: people,
                     next: first.len(),
                     decisions: Vec::new(),
+                    comments: Vec::new(),
                 });
             }
             for user in first {
@@ -1249,6 +1253,10 @@ impl<'a> Run<'a> {
         let multi = self.token_mut(token).and_then(|t| {
             t.multi.as_mut().map(|m| {
                 m.decisions.push((by.to_owned(), outcome.to_owned()));
+                if comment.is_some() || !m.comments.is_empty() {
+                    m.comments.resize(m.decisions.len() - 1, None);
+                    m.comments.push(comment.clone());
+                }
                 m.clone()
             })
         });
@@ -1492,7 +1500,11 @@ fn multi_result(spec: &UserTask, multi: &Multi) -> serde_json::Map<String, Json>
             multi
                 .decisions
                 .iter()
-                .map(|(by, outcome)| json!({ "by": by, "outcome": outcome }))
+                .enumerate()
+                .map(|(i, (by, outcome))| {
+                    let comment = multi.comments.get(i).cloned().flatten();
+                    json!({ "by": by, "outcome": outcome, "comment": comment })
+                })
                 .collect(),
         ),
     );
