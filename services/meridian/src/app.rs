@@ -174,16 +174,25 @@ impl Runtime {
         })
     }
 
-    /// Opens `service`'s database at `url` and starts its outbox relay.
+    /// Opens `service`'s database at `url`, applies its migrations when `migrate` (before
+    /// anything reads it), and starts its outbox relay.
     ///
     /// # Errors
-    /// A bad URL.
-    pub fn database(&self, service: Service, url: &str) -> anyhow::Result<(Db, Waker)> {
+    /// A bad URL, or a migration failing.
+    pub async fn database(
+        &self,
+        service: Service,
+        url: &str,
+        migrate: bool,
+    ) -> anyhow::Result<(Db, Waker)> {
         let db = Db::connect(
             url,
             self.config.database.pool_size,
             Duration::from_secs(self.config.database.connect_timeout_seconds),
         )?;
+        if migrate {
+            db.migrate(migrations(service)).await?;
+        }
         let waker = Waker::default();
         let relay = Relay {
             service: service.name(),
@@ -369,10 +378,7 @@ pub async fn serve(config: Config, service: Service, migrate_first: bool) -> any
     meridian_chassis::telemetry::init_logs(&config.telemetry)?;
     let runtime = Runtime::new(config).await?;
     let url = runtime.config.database.url.expose_secret().to_owned();
-    let (db, waker) = runtime.database(service, &url)?;
-    if migrate_first {
-        db.migrate(migrations(service)).await?;
-    }
+    let (db, waker) = runtime.database(service, &url, migrate_first).await?;
     let services = match service {
         Service::Resolution => Services {
             resolution: Some(runtime.resolution(db, waker)),

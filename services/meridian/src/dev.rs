@@ -91,8 +91,7 @@ pub async fn run(file: Option<&Path>, data: &Path, bind: &str) -> anyhow::Result
             "sqlite://{}",
             data.join(format!("{}.db", service.name())).display()
         );
-        let (db, waker) = runtime.database(service, &url)?;
-        db.migrate(app::migrations(service)).await?;
+        let (db, waker) = runtime.database(service, &url, true).await?;
         dbs.push((db, waker));
     }
     let mut dbs = dbs.into_iter();
