@@ -51,6 +51,11 @@ impl Clock for ManualClock {
 /// The shared handle services hold.
 pub type SharedClock = Arc<dyn Clock>;
 
+/// A stored timestamp (UTC without an offset) as UTC.
+pub fn utc(at: chrono::NaiveDateTime) -> DateTime<Utc> {
+    DateTime::from_naive_utc_and_offset(at, Utc)
+}
+
 /// Trims a time to whole microseconds, the precision both storage backends keep, so that a value
 /// read back equals the value written.
 pub fn to_micros(at: DateTime<Utc>) -> DateTime<Utc> {

@@ -244,3 +244,11 @@ impl Metrics {
             .unwrap_or_default()
     }
 }
+
+/// The trace id of a request (set by [`observe`]): the correlation id of what it causes.
+pub fn trace_id_of(req: &actix_web::HttpRequest) -> Option<String> {
+    use actix_web::HttpMessage;
+    req.extensions()
+        .get::<RequestIds>()
+        .map(|ids| ids.trace_id.clone())
+}

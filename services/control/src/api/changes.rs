@@ -3,12 +3,13 @@
 //! back over the bus (see `events`).
 
 use actix_web::http::header::{self, HeaderValue};
-use actix_web::{HttpMessage, HttpRequest, HttpResponse, web};
+use actix_web::{HttpRequest, HttpResponse, web};
 use chrono::{DateTime, Utc};
 use meridian_chassis::Problem;
 use meridian_chassis::auth::{AnyRole, Authenticated, Role};
+use meridian_chassis::clock::utc;
 use meridian_chassis::problem::{InvalidParam, Json, Query, codes};
-use meridian_chassis::telemetry::RequestIds;
+use meridian_chassis::telemetry::trace_id_of as correlation;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
@@ -32,16 +33,6 @@ impl Role for ChangeRequester {
 
 const SHORT: usize = 200;
 const LONG: usize = 20_000;
-
-fn correlation(req: &HttpRequest) -> Option<String> {
-    req.extensions()
-        .get::<RequestIds>()
-        .map(|ids| ids.trace_id.clone())
-}
-
-fn utc(at: chrono::NaiveDateTime) -> DateTime<Utc> {
-    DateTime::from_naive_utc_and_offset(at, Utc)
-}
 
 fn not_found() -> Problem {
     Problem::new(codes::CHANGE_NOT_FOUND)

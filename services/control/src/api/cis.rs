@@ -1,12 +1,13 @@
 //! `/v1/cis`: configuration items, their relations and impact analysis.
 
 use actix_web::http::header::{self, HeaderValue};
-use actix_web::{HttpMessage, HttpRequest, HttpResponse, web};
+use actix_web::{HttpRequest, HttpResponse, web};
 use chrono::{DateTime, Utc};
 use meridian_chassis::Problem;
 use meridian_chassis::auth::{AnyRole, Authenticated};
+use meridian_chassis::clock::utc;
 use meridian_chassis::problem::{InvalidParam, Json, Query, codes};
-use meridian_chassis::telemetry::RequestIds;
+use meridian_chassis::telemetry::trace_id_of as correlation;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
@@ -19,16 +20,6 @@ use crate::store::cis::{self as store, CiRow, Context, Filter, RelationRow};
 use crate::store::impact::{self, Direction};
 
 const SHORT: usize = 200;
-
-fn correlation(req: &HttpRequest) -> Option<String> {
-    req.extensions()
-        .get::<RequestIds>()
-        .map(|ids| ids.trace_id.clone())
-}
-
-fn utc(at: chrono::NaiveDateTime) -> DateTime<Utc> {
-    DateTime::from_naive_utc_and_offset(at, Utc)
-}
 
 fn not_found() -> Problem {
     Problem::new(codes::CI_NOT_FOUND)

@@ -3,14 +3,15 @@
 //! CIs, and is announced (`control.deployment.recorded`, and `control.deployment.failed`, which
 //! the resolution service turns into an incident).
 
-use actix_web::{HttpMessage, HttpRequest, HttpResponse, web};
+use actix_web::{HttpRequest, HttpResponse, web};
 use chrono::{DateTime, Utc};
 use meridian_chassis::Problem;
 use meridian_chassis::auth::{AnyRole, Authenticated};
 use meridian_chassis::bus::Envelope;
+use meridian_chassis::clock::utc;
 use meridian_chassis::outbox;
 use meridian_chassis::problem::{InvalidParam, Json, codes};
-use meridian_chassis::telemetry::RequestIds;
+use meridian_chassis::telemetry::trace_id_of as correlation;
 use meridian_proto::Message;
 use meridian_proto::control::v1::DeploymentRecorded;
 use serde::{Deserialize, Serialize};
@@ -37,16 +38,6 @@ const APPROVED: [ChangeState; 6] = [
     ChangeState::Reviewed,
     ChangeState::Closed,
 ];
-
-fn correlation(req: &HttpRequest) -> Option<String> {
-    req.extensions()
-        .get::<RequestIds>()
-        .map(|ids| ids.trace_id.clone())
-}
-
-fn utc(at: chrono::NaiveDateTime) -> DateTime<Utc> {
-    DateTime::from_naive_utc_and_offset(at, Utc)
-}
 
 /// A change of a release, as the release shows it.
 #[derive(Debug, Serialize, ToSchema)]

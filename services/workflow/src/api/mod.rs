@@ -77,15 +77,6 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
     ApiDoc::openapi()
 }
 
-/// The caller's request trace id (the correlation id of what the step publishes).
-pub(crate) fn correlation(req: &actix_web::HttpRequest) -> Option<String> {
-    use actix_web::HttpMessage;
-    req.extensions()
-        .get::<meridian_chassis::telemetry::RequestIds>()
-        .map(|ids| ids.trace_id.clone())
-}
+pub(crate) use meridian_chassis::telemetry::trace_id_of as correlation;
 
-/// UTC from a stored timestamp.
-pub(crate) fn utc(at: chrono::NaiveDateTime) -> chrono::DateTime<chrono::Utc> {
-    chrono::DateTime::from_naive_utc_and_offset(at, chrono::Utc)
-}
+pub(crate) use meridian_chassis::clock::utc;
