@@ -118,9 +118,7 @@ pub async fn run_audit(
     svc: web::Data<Control>,
 ) -> Result<HttpResponse, Problem> {
     let body = body.0;
-    if body.name.trim().is_empty() || body.name.chars().count() > 200 {
-        return Err(Problem::field("name", "must be 1 to 200 characters"));
-    }
+    super::required("name", &body.name, 200)?;
     let now = meridian_chassis::clock::to_micros(svc.clock.now());
     let actor = who.subject.clone();
     let row = svc
@@ -222,9 +220,7 @@ pub async fn resolve_discrepancy(
     svc: web::Data<Control>,
 ) -> Result<HttpResponse, Problem> {
     let body = body.0;
-    if body.notes.trim().is_empty() || body.notes.chars().count() > 20_000 {
-        return Err(Problem::field("notes", "must be 1 to 20000 characters"));
-    }
+    super::required("notes", &body.notes, 20_000)?;
     let (id, index) = path.into_inner();
     let now = meridian_chassis::clock::to_micros(svc.clock.now());
     let actor = who.subject.clone();

@@ -830,12 +830,7 @@ pub async fn complete_change(
     svc: web::Data<Control>,
 ) -> Result<HttpResponse, Problem> {
     let body = body.0;
-    if body.notes.trim().is_empty() || body.notes.chars().count() > LONG {
-        return Err(Problem::field(
-            "notes",
-            format!("must be 1 to {LONG} characters"),
-        ));
-    }
+    super::required("notes", &body.notes, LONG)?;
     act(
         &svc,
         &req,
@@ -846,16 +841,11 @@ pub async fn complete_change(
             if !body.succeeded {
                 row.state = ChangeState::Failed.as_str().to_owned();
             }
-            let mut review: serde_json::Map<String, Value> = row
-                .review
-                .as_deref()
-                .and_then(|r| serde_json::from_str(r).ok())
-                .unwrap_or_default();
-            review.insert(
-                "implementation".to_owned(),
+            add_to_review(
+                row,
+                "implementation",
                 serde_json::json!({"succeeded": body.succeeded, "notes": body.notes}),
             );
-            row.review = Some(Value::Object(review).to_string());
             Ok(())
         },
     )
@@ -890,24 +880,10 @@ pub async fn review_change(
     svc: web::Data<Control>,
 ) -> Result<HttpResponse, Problem> {
     let body = body.0;
-    if body.lessons.trim().is_empty() || body.lessons.chars().count() > LONG {
-        return Err(Problem::field(
-            "lessons",
-            format!("must be 1 to {LONG} characters"),
-        ));
-    }
+    super::required("lessons", &body.lessons, LONG)?;
     let reviewer = who.subject.clone();
     act(&svc, &req, id.into_inner(), who.subject.clone(), ChangeAction::Review, move |_, row| {
-        let mut review: serde_json::Map<String, Value> = row
-            .review
-            .as_deref()
-            .and_then(|r| serde_json::from_str(r).ok())
-            .unwrap_or_default();
-        review.insert(
-            "post_implementation".to_owned(),
-            serde_json::json!({"successful": body.successful, "incidents_caused": body.incidents_caused, "lessons": body.lessons, "by": reviewer}),
-        );
-        row.review = Some(Value::Object(review).to_string());
+        add_to_review(row, "post_implementation", serde_json::json!({"successful": body.successful, "incidents_caused": body.incidents_caused, "lessons": body.lessons, "by": reviewer}));
         Ok(())
     })
     .await
@@ -1202,12 +1178,7 @@ pub async fn record_acceptance(
     svc: web::Data<Control>,
 ) -> Result<HttpResponse, Problem> {
     let body = body.0;
-    if body.notes.trim().is_empty() || body.notes.chars().count() > LONG {
-        return Err(Problem::field(
-            "notes",
-            format!("must be 1 to {LONG} characters"),
-        ));
-    }
+    super::required("notes", &body.notes, LONG)?;
     let by = who.subject.clone();
     let now = svc.clock.now();
     edit_design(&svc, &req, id.into_inner(), who.subject.clone(), move |design| {
@@ -1230,4 +1201,15 @@ pub async fn record_acceptance(
     security(("bearer" = [])))]
 pub async fn list_templates(_who: Authenticated<AnyRole>, svc: web::Data<Control>) -> HttpResponse {
     HttpResponse::Ok().json(&svc.config.standard_templates)
+}
+
+/// Adds one part (`implementation`, `post_implementation`) to a change's review record.
+fn add_to_review(row: &mut ChangeRow, part: &str, value: Value) {
+    let mut review: serde_json::Map<String, Value> = row
+        .review
+        .as_deref()
+        .and_then(|r| serde_json::from_str(r).ok())
+        .unwrap_or_default();
+    review.insert(part.to_owned(), value);
+    row.review = Some(Value::Object(review).to_string());
 }

@@ -14,6 +14,24 @@ use meridian_chassis::auth::Role;
 use meridian_chassis::http::method_not_allowed;
 use utoipa::OpenApi;
 
+/// A required text field: 1 to `max` characters, or a 400 naming it.
+///
+/// # Errors
+/// The problem naming `name`.
+pub(crate) fn required(
+    name: &str,
+    value: &str,
+    max: usize,
+) -> Result<(), meridian_chassis::Problem> {
+    if value.trim().is_empty() || value.chars().count() > max {
+        return Err(meridian_chassis::Problem::field(
+            name,
+            format!("must be 1 to {max} characters"),
+        ));
+    }
+    Ok(())
+}
+
 /// Records and changes CIs and their relations.
 #[derive(Debug)]
 pub struct ConfigurationManager;

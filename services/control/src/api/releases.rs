@@ -244,12 +244,7 @@ pub async fn record_test_results(
     svc: web::Data<Control>,
 ) -> Result<HttpResponse, Problem> {
     let body = body.0;
-    if body.summary.trim().is_empty() || body.summary.chars().count() > LONG {
-        return Err(Problem::field(
-            "summary",
-            format!("must be 1 to {LONG} characters"),
-        ));
-    }
+    super::required("summary", &body.summary, LONG)?;
     let id = id.into_inner();
     let now = meridian_chassis::clock::to_micros(svc.clock.now());
     let actor = who.subject.clone();
@@ -546,12 +541,7 @@ pub async fn take_baseline(
     svc: web::Data<Control>,
 ) -> Result<HttpResponse, Problem> {
     let body = body.0;
-    if body.name.trim().is_empty() || body.name.chars().count() > SHORT {
-        return Err(Problem::field(
-            "name",
-            format!("must be 1 to {SHORT} characters"),
-        ));
-    }
+    super::required("name", &body.name, SHORT)?;
     if body.configuration_items.is_empty() {
         return Err(Problem::field(
             "configuration_items",
