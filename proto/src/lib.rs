@@ -144,6 +144,11 @@ pub const EVENT_TYPES: &[(&str, &str)] = &[
         "workflow.task.reminded",
         "meridian.workflow.v1.TaskReminded",
     ),
+    ("workflow.task.decide", "meridian.workflow.v1.DecideTask"),
+    (
+        "workflow.task.decide.replied",
+        "meridian.workflow.v1.TaskDecisionReply",
+    ),
 ];
 
 /// Decodes the payload of an event of `event_type` into JSON (proto field names), when the

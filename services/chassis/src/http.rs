@@ -68,3 +68,25 @@ pub fn configure(cfg: &mut web::ServiceConfig, max_body_bytes: usize) {
 pub async fn method_not_allowed() -> Result<HttpResponse, crate::Problem> {
     Err(crate::Problem::new(codes::METHOD_NOT_ALLOWED))
 }
+
+/// A service's route table: `ROUTES` (every `(method, path)`, as the OpenAPI document has
+/// them) and `configure` (registers each route; other methods on a known path get a 405
+/// problem).
+#[macro_export]
+macro_rules! routes {
+    ($($path:literal => { $($method:ident : $handler:path),+ $(,)? }),+ $(,)?) => {
+        /// Every route as `(method, path)`, as they appear in the OpenAPI document.
+        pub const ROUTES: &[(&str, &str)] = &[$($((stringify!($method), $path)),+),+];
+
+        /// Registers every route; other methods on a known path get a 405 problem.
+        pub fn configure(cfg: &mut ::actix_web::web::ServiceConfig) {
+            $(
+                cfg.service(
+                    ::actix_web::web::resource($path)
+                        $(.route(::actix_web::web::$method().to($handler)))+
+                        .default_service(::actix_web::web::to($crate::http::method_not_allowed)),
+                );
+            )+
+        }
+    };
+}

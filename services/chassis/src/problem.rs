@@ -80,6 +80,11 @@ catalogue! {
     RELEASE_NOT_APPROVED = ("release_not_approved", 409, "A change of the release is not approved");
     BASELINE_NOT_FOUND = ("baseline_not_found", 404, "No such baseline");
     CONFIG_AUDIT_NOT_FOUND = ("config_audit_not_found", 404, "No such configuration audit or discrepancy");
+    NOTIFICATION_NOT_FOUND = ("notification_not_found", 404, "No such notification");
+    NOT_FAILED = ("not_failed", 409, "Only a failed notification or delivery can be sent again");
+    RECIPIENT_NOT_FOUND = ("recipient_not_found", 404, "No such recipient in the notifier's directory");
+    NOTIFICATION_RULE_NOT_FOUND = ("notification_rule_not_found", 404, "No such notification rule");
+    WEBHOOK_NOT_FOUND = ("webhook_not_found", 404, "No such webhook subscription or delivery");
 }
 
 /// One bad field, as in RFC 7807's own example.

@@ -18,6 +18,7 @@ use meridian_chassis::outbox::{Relay, Waker};
 use meridian_chassis::telemetry::{Metrics, observe};
 use meridian_chassis::{Clock, SystemClock};
 use meridian_control::{Control, ControlConfig};
+use meridian_notifier::{Notifier, NotifierConfig};
 use meridian_resolution::{Resolution, ResolutionConfig};
 use meridian_workflow::{Workflow, WorkflowConfig};
 use secrecy::ExposeSecret;
@@ -30,13 +31,20 @@ pub enum Service {
     Resolution,
     /// The workflow engine: definitions, instances, human tasks, timers.
     Workflow,
-    /// The CMDB (later changes, releases and deployments).
+    /// The CMDB, changes, releases and deployments.
     Control,
+    /// E-mail, chat and webhook notifications; one-click action links.
+    Notifier,
 }
 
 impl Service {
     /// Every service, in start order.
-    pub const ALL: [Self; 3] = [Self::Resolution, Self::Workflow, Self::Control];
+    pub const ALL: [Self; 4] = [
+        Self::Resolution,
+        Self::Workflow,
+        Self::Control,
+        Self::Notifier,
+    ];
 
     /// The service's name.
     pub fn name(self) -> &'static str {
@@ -44,6 +52,7 @@ impl Service {
             Self::Resolution => meridian_resolution::NAME,
             Self::Workflow => meridian_workflow::NAME,
             Self::Control => meridian_control::NAME,
+            Self::Notifier => meridian_notifier::NAME,
         }
     }
 }
@@ -57,6 +66,8 @@ pub struct Services {
     pub workflow: Option<Workflow>,
     /// The CMDB.
     pub control: Option<Control>,
+    /// Notifications.
+    pub notifier: Option<Notifier>,
 }
 
 impl Services {
@@ -70,6 +81,9 @@ impl Services {
         }
         if let Some(control) = &self.control {
             dbs.push(control.db.clone());
+        }
+        if let Some(notifier) = &self.notifier {
+            dbs.push(notifier.db.clone());
         }
         dbs
     }
@@ -97,6 +111,8 @@ pub struct Config {
     pub workflow: WorkflowConfig,
     /// `control`.
     pub control: ControlConfig,
+    /// `notifier`.
+    pub notifier: NotifierConfig,
 }
 
 impl Config {
@@ -118,6 +134,7 @@ impl Config {
             meridian_resolution::config::DEFAULTS,
             meridian_workflow::config::DEFAULTS,
             meridian_control::config::DEFAULTS,
+            meridian_notifier::config::DEFAULTS,
         ];
         layers.extend_from_slice(extra);
         let config: Self = meridian_chassis::config::load(&layers, file)?;
@@ -131,7 +148,8 @@ impl Config {
         self.auth.validate()?;
         self.resolution.validate()?;
         self.workflow.validate()?;
-        self.control.validate()
+        self.control.validate()?;
+        self.notifier.validate()
     }
 }
 
@@ -232,6 +250,16 @@ impl Runtime {
         service
     }
 
+    /// Builds the notifier on `db` and starts its consumer and its sender.
+    ///
+    /// # Errors
+    /// A transport that cannot be built.
+    pub fn notifier(&self, db: Db, waker: Waker) -> anyhow::Result<Notifier> {
+        let service = Notifier::new(db, self.clock.clone(), self.config.notifier.clone(), waker)?;
+        service.start(&self.bus, &self.config.bus.queue_prefix);
+        Ok(service)
+    }
+
     /// Builds the workflow service on `db`: deploys the definitions of the workflows folder,
     /// then starts its consumer and its timer scheduler.
     ///
@@ -306,6 +334,9 @@ pub fn http_server(
                 if let Some(control) = &services.control {
                     meridian_control::configure(control.clone())(cfg);
                 }
+                if let Some(notifier) = &services.notifier {
+                    meridian_notifier::configure(notifier.clone())(cfg);
+                }
             })
             .route("/v1/openapi.json", web::get().to(serve_openapi))
             .default_service(web::to(meridian_chassis::problem::not_found))
@@ -331,6 +362,7 @@ pub fn openapi_json() -> String {
     let mut doc = meridian_resolution::api::openapi();
     doc.merge(meridian_workflow::api::openapi());
     doc.merge(meridian_control::api::openapi());
+    doc.merge(meridian_notifier::api::openapi());
     doc.info.title = "Meridian".to_owned();
     doc.info.version = env!("CARGO_PKG_VERSION").to_owned();
     doc.to_pretty_json().unwrap_or_else(|_| "{}".to_owned())
@@ -392,6 +424,10 @@ pub async fn serve(config: Config, service: Service, migrate_first: bool) -> any
             control: Some(runtime.control(db, waker)),
             ..Services::default()
         },
+        Service::Notifier => Services {
+            notifier: Some(runtime.notifier(db, waker)?),
+            ..Services::default()
+        },
     };
     let (address, server) = http_server(&runtime, services, &runtime.config.http.bind.clone())?;
     tracing::info!(service = service.name(), %address, "listening");
@@ -406,6 +442,7 @@ pub fn migrations(service: Service) -> meridian_chassis::db::Migrations {
         Service::Resolution => meridian_resolution::store::MIGRATIONS,
         Service::Workflow => meridian_workflow::store::MIGRATIONS,
         Service::Control => meridian_control::store::MIGRATIONS,
+        Service::Notifier => meridian_notifier::store::MIGRATIONS,
     }
 }
 
@@ -438,6 +475,7 @@ mod tests {
             ("resolution", meridian_resolution::api::ROUTES),
             ("workflow", meridian_workflow::api::ROUTES),
             ("control", meridian_control::api::ROUTES),
+            ("notifier", meridian_notifier::api::ROUTES),
         ] {
             for route in routes {
                 if let Some(other) = seen.insert(*route, service) {

@@ -43,11 +43,14 @@ fn getrandom_fill(bytes: &mut [u8]) -> anyhow::Result<()> {
 
 fn dev_layer(data: &Path, bind: &str, secret: &str) -> String {
     let db = data.join("resolution.db");
+    let mail = data.join("mail");
     format!(
         "http:\n  bind: \"{bind}\"\ndatabase:\n  url: \"sqlite://{db}\"\n  pool_size: 8\n\
          bus:\n  kind: memory\nauth:\n  mode: dev\n  issuer: meridian-dev\n  audience: meridian\n  secret: \"{secret}\"\n\
-         telemetry:\n  log_format: text\n  log_level: \"info,actix_server=warn\"\n",
-        db = db.display()
+         telemetry:\n  log_format: text\n  log_level: \"info,actix_server=warn\"\n\
+         notifier:\n  public_url: \"http://{bind}\"\n  email:\n    transport: file\n    file_dir: \"{mail}\"\n    from: \"Meridian dev <meridian@example.org>\"\n",
+        db = db.display(),
+        mail = mail.display(),
     )
 }
 
@@ -101,12 +104,16 @@ pub async fn run(file: Option<&Path>, data: &Path, bind: &str) -> anyhow::Result
     let workflow = runtime.workflow(db, waker).await?;
     let (db, waker) = dbs.next().context("control database")?;
     let control = runtime.control(db, waker);
+    let (db, waker) = dbs.next().context("notifier database")?;
+    let notifier = runtime.notifier(db, waker)?;
+    seed_directory(&notifier).await?;
     seed(&runtime, &resolution).await?;
     seed_workflow(&workflow).await?;
     let services = app::Services {
         resolution: Some(resolution),
         workflow: Some(workflow),
         control: Some(control),
+        notifier: Some(notifier),
     };
     let (address, server) = app::http_server(&runtime, services, bind)?;
     let token = runtime.auth.mint_dev(
@@ -124,13 +131,67 @@ pub async fn run(file: Option<&Path>, data: &Path, bind: &str) -> anyhow::Result
         "\nMeridian dev is running (SQLite under {data}, in-process bus).\n\n  \
          API:      http://{address}/v1/incidents   http://{address}/v1/tasks?candidate=me\n  \
          OpenAPI:  http://{address}/v1/openapi.json\n  \
-         Health:   http://{address}/readyz   Metrics: http://{address}/metrics\n\n  \
+         Health:   http://{address}/readyz   Metrics: http://{address}/metrics\n  \
+         Mail:     every e-mail (with its action links) is written to {mail}\n\n  \
          Token for alice (agent, incident-manager, change-manager, configuration-manager), valid 12 hours:\n\n{token}\n\n  \
          Try:  curl -H \"Authorization: Bearer $TOKEN\" http://{address}/v1/incidents\n  \
          Other users: meridian token --sub bob --roles requester --data {data}\n",
-        data = data.display()
+        data = data.display(),
+        mail = data.join("mail").display(),
     );
     app::run_until_stopped(server).await
+}
+
+/// The demo organisation's people in the notifier's directory (e-mail, roles), once per data
+/// folder.
+async fn seed_directory(notifier: &meridian_notifier::Notifier) -> anyhow::Result<()> {
+    use meridian_notifier::store::recipients::{self, RecipientRow};
+    let now = notifier.clock.now().naive_utc();
+    let people: [(&str, &str, &[&str]); 5] = [
+        (
+            "alice",
+            "Alice Martin",
+            &[
+                "agent",
+                "incident-manager",
+                "change-manager",
+                "configuration-manager",
+            ],
+        ),
+        ("bob", "Bob Chen", &["cab"]),
+        ("carol", "Carol Diaz", &["requester"]),
+        ("dave", "Dave Okafor", &["cab", "agent"]),
+        ("erin", "Erin Novak", &["cab"]),
+    ];
+    notifier
+        .db
+        .transaction(move |conn| -> anyhow::Result<()> {
+            for (user, name, roles) in people {
+                if recipients::find(conn, user)?.is_some() {
+                    continue;
+                }
+                recipients::upsert(
+                    conn,
+                    &RecipientRow {
+                        user_id: user.to_owned(),
+                        display_name: name.to_owned(),
+                        email: Some(format!("{user}@example.org")),
+                        slack_webhook: None,
+                        teams_webhook: None,
+                        roles: serde_json::to_string(roles)?,
+                        groups: "[]".to_owned(),
+                        channel: "email".to_owned(),
+                        quiet_start: None,
+                        quiet_end: None,
+                        timezone: "UTC".to_owned(),
+                        active: true,
+                        updated_at: now,
+                    },
+                )?;
+            }
+            Ok(())
+        })
+        .await
 }
 
 /// A change waiting for its risk assessment (alice, a change manager, may take it), once per

@@ -12,7 +12,7 @@ use meridian_chassis::bus::{Bus, Envelope, HandleError, Subscription};
 use meridian_chassis::inbox;
 use meridian_proto::Message;
 use meridian_proto::control::v1::ConfigurationItemChanged;
-use meridian_proto::workflow::v1::CommandReply;
+use meridian_proto::workflow::v1::{CommandReply, DecideTask, TaskDecisionReply};
 use serde_json::{Value as Json, json};
 use uuid::Uuid;
 
@@ -29,7 +29,7 @@ pub const ACTOR: &str = "system:bus";
 
 /// The routing keys a set of definitions needs: their replies and awaited events.
 pub fn bindings<'a>(definitions: impl IntoIterator<Item = &'a Compiled>) -> Vec<String> {
-    let mut keys = BTreeSet::from([CI_CHANGED.to_owned()]);
+    let mut keys = BTreeSet::from([CI_CHANGED.to_owned(), DECIDE.to_owned()]);
     for compiled in definitions {
         if let Some(trigger) = &compiled.definition.trigger {
             keys.insert(trigger.event.clone());
@@ -75,7 +75,13 @@ enum Inbound {
     },
     Event,
     CiOwner(ConfigurationItemChanged),
+    Decide(DecideTask),
 }
+
+/// The notifier's command: an approver confirmed a one-click action link.
+pub const DECIDE: &str = "workflow.task.decide";
+/// The reply to [`DECIDE`].
+pub const DECIDE_REPLIED: &str = "workflow.task.decide.replied";
 
 /// The CI read model's event.
 pub const CI_CHANGED: &str = "control.ci.changed";
@@ -88,6 +94,16 @@ fn decode(envelope: &Envelope) -> Result<Inbound, HandleError> {
         .and_then(|_| CommandReply::decode(envelope.payload.as_slice()).ok())
         .filter(|reply| !reply.correlation_id.is_empty());
     let Some(reply) = reply else {
+        if envelope.event_type == DECIDE {
+            let command = DecideTask::decode(envelope.payload.as_slice())
+                .map_err(|e| HandleError::Malformed(format!("payload does not decode: {e}")))?;
+            if Uuid::parse_str(&command.task_id).is_err() || command.actor.is_empty() {
+                return Err(HandleError::Malformed(
+                    "a decision needs a task id and an actor".to_owned(),
+                ));
+            }
+            return Ok(Inbound::Decide(command));
+        }
         if envelope.event_type == CI_CHANGED {
             let ci = ConfigurationItemChanged::decode(envelope.payload.as_slice())
                 .map_err(|e| HandleError::Malformed(format!("payload does not decode: {e}")))?;
@@ -228,6 +244,9 @@ pub async fn apply(svc: &Workflow, envelope: Envelope) -> Result<(), HandleError
                     engine::reply(compiled, state, &correlation_id, result, now, directory)
                 })
                 .map(|_| ()),
+                Inbound::Decide(command) => {
+                    decide(conn, &registry, &command, now, correlation.as_deref())
+                }
                 Inbound::CiOwner(ci) => {
                     crate::store::ci_owners::upsert(conn, &ci.id, &ci.owner, ci.revision)?;
                     Ok(())
@@ -275,6 +294,85 @@ pub async fn apply(svc: &Workflow, envelope: Envelope) -> Result<(), HandleError
         .await
         .map_err(|e| HandleError::Transient(e.to_string()))?;
     svc.committed();
+    Ok(())
+}
+
+/// Decides a task on an approver's behalf (a one-click action link), checking at this moment
+/// that they may (the engine's own checks: assignee or candidate by their current roles, never
+/// excluded by segregation of duties, no administrator override), and replies with the result
+/// in the same transaction.
+fn decide(
+    conn: &mut meridian_chassis::db::AnyConnection,
+    registry: &crate::store::definitions::Registry,
+    command: &DecideTask,
+    now: chrono::DateTime<chrono::Utc>,
+    correlation: Option<&str>,
+) -> Result<(), StepError> {
+    let task_id = Uuid::parse_str(&command.task_id).unwrap_or_default();
+    let actor = engine::Actor {
+        id: command.actor.clone(),
+        roles: command.roles.clone(),
+        admin: false,
+    };
+    let ctx = Workflow::context(registry, &command.actor, now, correlation);
+    let result = match crate::store::tasks::find(conn, task_id)? {
+        None => Err(StepError::Engine(EngineError::NoTask(task_id))),
+        Some(row) => {
+            let instance = Uuid::parse_str(&row.instance_id).unwrap_or_default();
+            let comment = (!command.comment.is_empty()).then(|| command.comment.clone());
+            let fields: serde_json::Map<String, Json> = if command.fields_json.is_empty() {
+                serde_json::Map::new()
+            } else {
+                serde_json::from_str(&command.fields_json).unwrap_or_default()
+            };
+            instances::step(conn, ctx, instance, |compiled, state, directory| {
+                engine::complete(
+                    compiled,
+                    state,
+                    task_id,
+                    &actor,
+                    &command.outcome,
+                    comment.clone(),
+                    fields.clone(),
+                    now,
+                    directory,
+                )
+            })
+            .map(|_| ())
+        }
+    };
+    let (ok, code, detail) = match result {
+        Ok(()) => (true, String::new(), String::new()),
+        Err(error @ (StepError::Db(_) | StepError::Unavailable(_))) => return Err(error),
+        Err(error) => {
+            let problem = crate::api::error::problem(error);
+            let body = problem.body();
+            (
+                false,
+                problem.code().code.to_owned(),
+                body.detail.unwrap_or(body.title),
+            )
+        }
+    };
+    let reply = meridian_chassis::bus::Envelope {
+        id: Uuid::now_v7(),
+        event_type: DECIDE_REPLIED.to_owned(),
+        source: crate::store::instances::SOURCE.to_owned(),
+        subject: command.task_id.clone(),
+        time: now,
+        correlation_id: Some(command.command_id.clone()),
+        causation_id: None,
+        actor: Some(command.actor.clone()),
+        payload: TaskDecisionReply {
+            command_id: command.command_id.clone(),
+            task_id: command.task_id.clone(),
+            ok,
+            code,
+            detail,
+        }
+        .encode_to_vec(),
+    };
+    meridian_chassis::outbox::enqueue(conn, &reply)?;
     Ok(())
 }
 

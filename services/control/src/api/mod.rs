@@ -9,9 +9,7 @@ pub mod releases;
 #[cfg(test)]
 mod tests;
 
-use actix_web::web;
 use meridian_chassis::auth::Role;
-use meridian_chassis::http::method_not_allowed;
 use utoipa::OpenApi;
 
 /// A required text field: 1 to `max` characters, or a 400 naming it.
@@ -39,25 +37,7 @@ impl Role for ConfigurationManager {
     const ANY_OF: &'static [&'static str] = &["configuration-manager"];
 }
 
-macro_rules! routes {
-    ($($path:literal => { $($method:ident : $handler:path),+ $(,)? }),+ $(,)?) => {
-        /// Every route as `(method, path)`, as they appear in the OpenAPI document.
-        pub const ROUTES: &[(&str, &str)] = &[$($((stringify!($method), $path)),+),+];
-
-        /// Registers every route; other methods on a known path get a 405 problem.
-        pub fn configure(cfg: &mut web::ServiceConfig) {
-            $(
-                cfg.service(
-                    web::resource($path)
-                        $(.route(web::$method().to($handler)))+
-                        .default_service(web::to(method_not_allowed)),
-                );
-            )+
-        }
-    };
-}
-
-routes! {
+meridian_chassis::routes! {
     "/v1/ci-types" => { get: cis::list_types },
     "/v1/cis" => { get: cis::list_cis, post: cis::create_ci },
     "/v1/cis/import" => { post: cis::import_cis },

@@ -6,29 +6,9 @@ pub mod incidents;
 #[cfg(test)]
 mod tests;
 
-use actix_web::web;
-use meridian_chassis::http::method_not_allowed;
 use utoipa::OpenApi;
 
-macro_rules! routes {
-    ($($path:literal => { $($method:ident : $handler:path),+ $(,)? }),+ $(,)?) => {
-        /// Every route as `(method, path)`, as they appear in the OpenAPI document.
-        pub const ROUTES: &[(&str, &str)] = &[$($((stringify!($method), $path)),+),+];
-
-        /// Registers every route; other methods on a known path get a 405 problem.
-        pub fn configure(cfg: &mut web::ServiceConfig) {
-            $(
-                cfg.service(
-                    web::resource($path)
-                        $(.route(web::$method().to($handler)))+
-                        .default_service(web::to(method_not_allowed)),
-                );
-            )+
-        }
-    };
-}
-
-routes! {
+meridian_chassis::routes! {
     "/v1/incidents" => { get: incidents::list_incidents, post: incidents::create_incident },
     "/v1/incidents/{id}" => { get: incidents::get_incident, patch: incidents::update_incident },
     "/v1/incidents/{id}/assign" => { post: incidents::assign_incident },

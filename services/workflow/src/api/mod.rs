@@ -8,9 +8,7 @@ pub mod tasks;
 #[cfg(test)]
 mod tests;
 
-use actix_web::web;
 use meridian_chassis::auth::Role;
-use meridian_chassis::http::method_not_allowed;
 use utoipa::OpenApi;
 
 /// Deploys definitions, cancels and retries instances, sees everyone's tasks.
@@ -20,25 +18,7 @@ impl Role for WorkflowAdmin {
     const ANY_OF: &'static [&'static str] = &["workflow-admin"];
 }
 
-macro_rules! routes {
-    ($($path:literal => { $($method:ident : $handler:path),+ $(,)? }),+ $(,)?) => {
-        /// Every route as `(method, path)`, as they appear in the OpenAPI document.
-        pub const ROUTES: &[(&str, &str)] = &[$($((stringify!($method), $path)),+),+];
-
-        /// Registers every route; other methods on a known path get a 405 problem.
-        pub fn configure(cfg: &mut web::ServiceConfig) {
-            $(
-                cfg.service(
-                    web::resource($path)
-                        $(.route(web::$method().to($handler)))+
-                        .default_service(web::to(method_not_allowed)),
-                );
-            )+
-        }
-    };
-}
-
-routes! {
+meridian_chassis::routes! {
     "/v1/definitions" => { get: definitions::list_definitions, post: definitions::deploy_definition },
     "/v1/definitions/{id}/{version}" => { get: definitions::get_definition },
     "/v1/instances" => { post: instances::start_instance },

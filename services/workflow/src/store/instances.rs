@@ -432,6 +432,33 @@ fn record(
             .node(node)
             .map_or_else(|| node.to_owned(), |n| n.name().to_owned())
     };
+    let outcomes_of = |node: &str| match compiled.node(node) {
+        Some(crate::definition::Node::UserTask(spec)) => spec.outcomes.clone(),
+        _ => Vec::new(),
+    };
+    // What the approver decides on, as the task's `summary` evaluates now; an expression
+    // that fails leaves the summary empty (the notification still goes out).
+    let summary_of = |node: &str| match compiled.node(node) {
+        Some(crate::definition::Node::UserTask(spec)) => spec
+            .summary
+            .as_ref()
+            .and_then(|source| {
+                let scope = crate::engine::expr::Scope {
+                    variables: &instance.variables,
+                    extra: &[],
+                };
+                crate::engine::expr::eval(compiled, source, &scope).ok()
+            })
+            .map(|value| crate::engine::expr::to_json(&value).to_string())
+            .unwrap_or_default(),
+        _ => String::new(),
+    };
+    let form_of = |node: &str| match compiled.node(node) {
+        Some(crate::definition::Node::UserTask(spec)) if !spec.form.is_empty() => {
+            serde_json::to_string(&spec.form).unwrap_or_default()
+        }
+        _ => String::new(),
+    };
     let task_write = |task: &Task, state: &'static str| TaskWrite {
         instance_id: id.clone(),
         task: task.clone(),
@@ -505,6 +532,10 @@ fn record(
                         candidate_users: task.candidates.users.clone(),
                         candidate_roles: task.candidates.roles.clone(),
                         due_at: task.due_at.and_then(timestamp),
+                        outcomes: outcomes_of(&task.node),
+                        summary_json: summary_of(&task.node),
+                        initiator: instance.initiator.clone(),
+                        form_json: form_of(&task.node),
                     }
                     .encode_to_vec(),
                 ));
