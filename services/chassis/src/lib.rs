@@ -29,6 +29,8 @@ pub mod telemetry;
 
 #[cfg(feature = "testing")]
 pub mod testing;
+#[cfg(feature = "testing")]
+pub mod sinks;
 
 pub use clock::{Clock, SystemClock};
 pub use problem::{Problem, ProblemCode};
