@@ -28,9 +28,9 @@ pub mod schema;
 pub mod telemetry;
 
 #[cfg(feature = "testing")]
-pub mod testing;
-#[cfg(feature = "testing")]
 pub mod sinks;
+#[cfg(feature = "testing")]
+pub mod testing;
 
 pub use clock::{Clock, SystemClock};
 pub use problem::{Problem, ProblemCode};

@@ -11,13 +11,13 @@ use actix_web::dev::{Service as _, ServiceResponse};
 use actix_web::http::{Method, StatusCode};
 use actix_web::{App, test as atest, web};
 use chrono::{DateTime, Utc};
+use meridian_chassis::Clock as _;
 use meridian_chassis::auth::Authenticator;
 use meridian_chassis::bus::Envelope;
 use meridian_chassis::clock::ManualClock;
 use meridian_chassis::outbox::Waker;
 use meridian_chassis::sinks::{HttpSink, SmtpSink};
 use meridian_chassis::testing::{BACKENDS, Backend, TestDb, dev_auth_config};
-use meridian_chassis::Clock as _;
 use meridian_proto::Message;
 use meridian_proto::workflow::v1::{DecideTask, TaskCompleted, TaskCreated, TaskDecisionReply};
 use serde_json::{Value, json};
@@ -67,8 +67,13 @@ impl TestApp {
         .unwrap();
         root.notifier.validate().unwrap();
         let clock = ManualClock::at(start_time());
-        let svc = Notifier::new(db.db.clone(), Arc::new(clock.clone()), root.notifier, Waker::default())
-            .unwrap();
+        let svc = Notifier::new(
+            db.db.clone(),
+            Arc::new(clock.clone()),
+            root.notifier,
+            Waker::default(),
+        )
+        .unwrap();
         let app = Self {
             _db: db,
             auth: Authenticator::new(&dev_auth_config()).unwrap(),
@@ -115,7 +120,12 @@ impl TestApp {
     fn token(&self, who: (&str, &[&str])) -> String {
         let roles: Vec<String> = who.1.iter().map(|r| (*r).to_owned()).collect();
         self.auth
-            .mint_dev(who.0, &roles, meridian_chassis::SystemClock.now(), chrono::Duration::minutes(10))
+            .mint_dev(
+                who.0,
+                &roles,
+                meridian_chassis::SystemClock.now(),
+                chrono::Duration::minutes(10),
+            )
             .unwrap()
     }
 
@@ -137,7 +147,10 @@ impl TestApp {
         let response = app.call(req.to_request()).await.unwrap();
         let status = response.status();
         let bytes = atest::read_body(response).await;
-        (status, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
+        (
+            status,
+            serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+        )
     }
 
     /// A link page: GET, or POST with a form; the status, the HTML and the CSRF cookie set.
@@ -157,7 +170,10 @@ impl TestApp {
         }
         .uri(path);
         if let Some(csrf) = cookie {
-            req = req.cookie(actix_web::cookie::Cookie::new("meridian_csrf", csrf.to_owned()));
+            req = req.cookie(actix_web::cookie::Cookie::new(
+                "meridian_csrf",
+                csrf.to_owned(),
+            ));
         }
         if let Some(who) = bearer {
             req = req.insert_header(("Authorization", format!("Bearer {}", self.token(who))));
@@ -185,7 +201,9 @@ impl TestApp {
             actor: Some("system:test".to_owned()),
             payload,
         };
-        crate::events::apply(&self.svc, envelope.clone()).await.unwrap();
+        crate::events::apply(&self.svc, envelope.clone())
+            .await
+            .unwrap();
         // A redelivery adds nothing.
         crate::events::apply(&self.svc, envelope).await.unwrap();
     }
@@ -205,7 +223,9 @@ impl TestApp {
                 candidate_users: vec!["bob".to_owned()],
                 candidate_roles: roles.iter().map(|r| (*r).to_owned()).collect(),
                 outcomes: vec!["approved".to_owned(), "rejected".to_owned()],
-                summary_json: json!({"change": {"title": "Upgrade <the> mail gateway", "risk": "high"}}).to_string(),
+                summary_json:
+                    json!({"change": {"title": "Upgrade <the> mail gateway", "risk": "high"}})
+                        .to_string(),
                 initiator: "carol".to_owned(),
                 form_json: form.to_string(),
                 ..TaskCreated::default()
@@ -252,7 +272,12 @@ impl TestApp {
 
     async fn notifications(&self) -> Vec<Value> {
         let (status, page) = self
-            .call(Method::GET, "/v1/notifications?recipient=all&limit=200", ADMIN, None)
+            .call(
+                Method::GET,
+                "/v1/notifications?recipient=all&limit=200",
+                ADMIN,
+                None,
+            )
             .await;
         assert_eq!(status, StatusCode::OK, "{page}");
         page["items"].as_array().unwrap().clone()
@@ -277,27 +302,44 @@ on_both_backends!(
     "",
     |app| {
         app.task_created(&["cab"]).await;
-        assert_eq!(app.send().await, 2, "bob (named and by role) and dave (by role); never carol, the initiator");
+        assert_eq!(
+            app.send().await,
+            2,
+            "bob (named and by role) and dave (by role); never carol, the initiator"
+        );
         let mails = app.smtp.wait_for(2, Duration::from_secs(5)).await;
-        let mut to: Vec<&str> = mails.iter().flat_map(|m| m.to.iter().map(String::as_str)).collect();
+        let mut to: Vec<&str> = mails
+            .iter()
+            .flat_map(|m| m.to.iter().map(String::as_str))
+            .collect();
         to.sort_unstable();
         assert_eq!(to, ["bob@example.org", "dave@example.org"]);
         assert!(mails.iter().all(|m| m.from == "meridian@example.org"));
         let text = mails[0].text();
         assert!(text.contains("Subject: Your decision: CAB vote"), "{text}");
         assert!(text.contains("change.risk: high"), "{text}");
-        assert!(text.contains("Approve: https://meridian.test/v1/actions/"), "{text}");
+        assert!(
+            text.contains("Approve: https://meridian.test/v1/actions/"),
+            "{text}"
+        );
         assert!(text.contains("Content-Type: text/html"), "{text}");
         let notes = app.notifications().await;
         assert_eq!(notes.len(), 2);
-        assert!(notes.iter().all(|n| n["state"] == "delivered" && n["channel"] == "email"));
+        assert!(
+            notes
+                .iter()
+                .all(|n| n["state"] == "delivered" && n["channel"] == "email")
+        );
 
         let link = app.link_for("bob@example.org").await;
         // Fetching the link (a mail scanner, the approver) shows; it never decides.
         for _ in 0..2 {
             let (status, html, csrf) = app.page(&link, None, None, None).await;
             assert_eq!(status, StatusCode::OK, "{html}");
-            assert!(html.contains("CHG0000042") && html.contains("Upgrade &lt;the&gt; mail gateway"), "{html}");
+            assert!(
+                html.contains("CHG0000042") && html.contains("Upgrade &lt;the&gt; mail gateway"),
+                "{html}"
+            );
             assert!(html.contains("name=\"field.reason\""), "{html}");
             assert!(csrf.is_some());
         }
@@ -305,14 +347,20 @@ on_both_backends!(
         let (_, _, csrf) = app.page(&link, None, None, None).await;
         let csrf = csrf.unwrap();
         let form = |outcome: &'static str| -> Vec<(&str, &str)> {
-            vec![("outcome", outcome), ("field.reason", "low blast radius"), ("comment", "go ahead")]
+            vec![
+                ("outcome", outcome),
+                ("field.reason", "low blast radius"),
+                ("comment", "go ahead"),
+            ]
         };
         // No CSRF cookie, or one that does not match the form: refused.
         let mut bad = form("approved");
         bad.push(("csrf", csrf.as_str()));
         let (status, html, _) = app.page(&link, Some(&bad), None, None).await;
         assert_eq!(status, StatusCode::FORBIDDEN, "{html}");
-        let (status, _, _) = app.page(&link, Some(&bad), Some("another-value"), None).await;
+        let (status, _, _) = app
+            .page(&link, Some(&bad), Some("another-value"), None)
+            .await;
         assert_eq!(status, StatusCode::FORBIDDEN);
         // An outcome the task does not offer, or a required field left empty.
         let mut wrong = form("maybe");
@@ -327,10 +375,15 @@ on_both_backends!(
         // Someone else, signed in, with bob's link: refused.
         let mut good = form("approved");
         good.push(("csrf", csrf.as_str()));
-        let (status, html, _) = app.page(&link, Some(&good), Some(&csrf), Some(("dave", &["cab"]))).await;
+        let (status, html, _) = app
+            .page(&link, Some(&good), Some(&csrf), Some(("dave", &["cab"])))
+            .await;
         assert_eq!(status, StatusCode::FORBIDDEN, "{html}");
         assert!(html.contains("sent to someone else"));
-        assert!(app.decisions().await.is_empty(), "nothing decided by any refused request");
+        assert!(
+            app.decisions().await.is_empty(),
+            "nothing decided by any refused request"
+        );
 
         // Bob confirms: the decision goes to the workflow engine, with his roles now.
         let (status, html, _) = app.page(&link, Some(&good), Some(&csrf), None).await;
@@ -338,24 +391,39 @@ on_both_backends!(
         let decisions = app.decisions().await;
         assert_eq!(decisions.len(), 1);
         let d = &decisions[0];
-        assert_eq!((d.task_id.as_str(), d.actor.as_str(), d.outcome.as_str()), (TASK, "bob", "approved"));
+        assert_eq!(
+            (d.task_id.as_str(), d.actor.as_str(), d.outcome.as_str()),
+            (TASK, "bob", "approved")
+        );
         assert_eq!(d.roles, ["cab"]);
         assert_eq!(d.comment, "go ahead");
-        assert_eq!(serde_json::from_str::<Value>(&d.fields_json).unwrap(), json!({"reason": "low blast radius"}));
+        assert_eq!(
+            serde_json::from_str::<Value>(&d.fields_json).unwrap(),
+            json!({"reason": "low blast radius"})
+        );
 
         // Replay: refused, nothing more decided; the page tells what happened.
         let (status, html, _) = app.page(&link, Some(&good), Some(&csrf), None).await;
         assert_eq!(status, StatusCode::CONFLICT, "{html}");
         let (status, html, _) = app.page(&link, None, None, None).await;
         assert_eq!(status, StatusCode::CONFLICT);
-        assert!(html.contains("already been used") && html.contains("being recorded"), "{html}");
+        assert!(
+            html.contains("already been used") && html.contains("being recorded"),
+            "{html}"
+        );
         assert_eq!(app.decisions().await.len(), 1);
 
         // The engine's answer shows on the link's page.
         app.event(
             "workflow.task.decide.replied",
             TASK,
-            TaskDecisionReply { command_id: d.command_id.clone(), task_id: TASK.to_owned(), ok: true, ..Default::default() }.encode_to_vec(),
+            TaskDecisionReply {
+                command_id: d.command_id.clone(),
+                task_id: TASK.to_owned(),
+                ok: true,
+                ..Default::default()
+            }
+            .encode_to_vec(),
         )
         .await;
         let (_, html, _) = app.page(&link, None, None, None).await;
@@ -366,12 +434,21 @@ on_both_backends!(
         app.event(
             "workflow.task.completed",
             "instance-1",
-            TaskCompleted { task_id: TASK.to_owned(), completed_by: "bob".to_owned(), outcome: "approved".to_owned(), ..Default::default() }.encode_to_vec(),
+            TaskCompleted {
+                task_id: TASK.to_owned(),
+                completed_by: "bob".to_owned(),
+                outcome: "approved".to_owned(),
+                ..Default::default()
+            }
+            .encode_to_vec(),
         )
         .await;
         let (status, html, _) = app.page(&dave, None, None, None).await;
         assert_eq!(status, StatusCode::CONFLICT, "{html}");
-        assert!(html.contains("no longer waits for you") && html.contains("bob decided the task"), "{html}");
+        assert!(
+            html.contains("no longer waits for you") && html.contains("bob decided the task"),
+            "{html}"
+        );
     }
 );
 
@@ -385,23 +462,38 @@ on_both_backends!(
         let (status, _, csrf) = app.page(&link, None, None, None).await;
         assert_eq!(status, StatusCode::OK);
         let csrf = csrf.unwrap();
-        let form = [("outcome", "rejected"), ("field.reason", "no"), ("csrf", csrf.as_str())];
+        let form = [
+            ("outcome", "rejected"),
+            ("field.reason", "no"),
+            ("csrf", csrf.as_str()),
+        ];
         // Unknown and malformed tokens.
         let forged = format!("/v1/actions/{}", crate::domain::token::generate().unwrap());
-        for path in [forged.as_str(), "/v1/actions/abc", "/v1/actions/%3Cscript%3E"] {
+        for path in [
+            forged.as_str(),
+            "/v1/actions/abc",
+            "/v1/actions/%3Cscript%3E",
+        ] {
             let (status, html, _) = app.page(path, Some(&form), Some(&csrf), None).await;
             assert_eq!(status, StatusCode::NOT_FOUND, "{path}: {html}");
         }
         // A refused engine answer shows as refused.
         // Bob is removed from the directory: his link stops working.
-        let (status, _) = app.call(Method::DELETE, "/v1/recipients/bob", ADMIN, None).await;
+        let (status, _) = app
+            .call(Method::DELETE, "/v1/recipients/bob", ADMIN, None)
+            .await;
         assert_eq!(status, StatusCode::NO_CONTENT);
         let (status, html, _) = app.page(&link, Some(&form), Some(&csrf), None).await;
         assert_eq!(status, StatusCode::FORBIDDEN, "{html}");
         assert!(html.contains("no longer in Meridian"), "{html}");
         // Back in the directory, but the link has expired meanwhile.
         let (status, body) = app
-            .call(Method::PUT, "/v1/recipients/bob", ADMIN, Some(json!({"display_name": "Bob", "email": "bob@example.org", "roles": ["cab"]})))
+            .call(
+                Method::PUT,
+                "/v1/recipients/bob",
+                ADMIN,
+                Some(json!({"display_name": "Bob", "email": "bob@example.org", "roles": ["cab"]})),
+            )
             .await;
         assert_eq!(status, StatusCode::OK, "{body}");
         app.clock.advance(chrono::Duration::hours(73));
@@ -424,10 +516,16 @@ on_both_backends!(
         let (status, _, csrf) = app.page(&link, None, None, Some(("bob", &[]))).await;
         assert_eq!(status, StatusCode::OK);
         let csrf = csrf.unwrap();
-        let form = [("outcome", "approved"), ("field.reason", "ok"), ("csrf", csrf.as_str())];
+        let form = [
+            ("outcome", "approved"),
+            ("field.reason", "ok"),
+            ("csrf", csrf.as_str()),
+        ];
         let (status, _, _) = app.page(&link, Some(&form), Some(&csrf), None).await;
         assert_eq!(status, StatusCode::UNAUTHORIZED);
-        let (status, _, _) = app.page(&link, Some(&form), Some(&csrf), Some(("bob", &[]))).await;
+        let (status, _, _) = app
+            .page(&link, Some(&form), Some(&csrf), Some(("bob", &[])))
+            .await;
         assert_eq!(status, StatusCode::ACCEPTED);
         assert_eq!(app.decisions().await.len(), 1);
     }
@@ -441,11 +539,21 @@ on_both_backends!(
         app.task_created(&[]).await;
         assert_eq!(app.send().await, 1);
         let note = app.notifications().await.remove(0);
-        assert_eq!((note["state"].as_str(), note["attempts"].as_i64()), (Some("pending"), Some(1)), "{note}");
-        assert!(note["last_error"].as_str().unwrap().contains("451"), "{note}");
+        assert_eq!(
+            (note["state"].as_str(), note["attempts"].as_i64()),
+            (Some("pending"), Some(1)),
+            "{note}"
+        );
+        assert!(
+            note["last_error"].as_str().unwrap().contains("451"),
+            "{note}"
+        );
         let due: DateTime<Utc> = serde_json::from_value(note["next_attempt_at"].clone()).unwrap();
         let wait = (due - app.clock.now()).num_seconds();
-        assert!((24..=30).contains(&wait), "first retry after about 30 s, not {wait}");
+        assert!(
+            (24..=30).contains(&wait),
+            "first retry after about 30 s, not {wait}"
+        );
         // Not due yet: nothing is taken.
         assert_eq!(app.send().await, 0);
         for _ in 0..2 {
@@ -453,36 +561,102 @@ on_both_backends!(
             assert_eq!(app.send().await, 1);
         }
         let note = app.notifications().await.remove(0);
-        assert_eq!((note["state"].as_str(), note["attempts"].as_i64()), (Some("failed"), Some(3)), "{note}");
+        assert_eq!(
+            (note["state"].as_str(), note["attempts"].as_i64()),
+            (Some("failed"), Some(3)),
+            "{note}"
+        );
         let (status, body) = app
-            .call(Method::GET, "/v1/notifications?state=failed&recipient=bob", ADMIN, None)
+            .call(
+                Method::GET,
+                "/v1/notifications?state=failed&recipient=bob",
+                ADMIN,
+                None,
+            )
             .await;
-        assert_eq!((status, body["items"].as_array().unwrap().len()), (StatusCode::OK, 1));
+        assert_eq!(
+            (status, body["items"].as_array().unwrap().len()),
+            (StatusCode::OK, 1)
+        );
         // Sent again by hand, once the server is back.
         app.smtp.fail_with(None);
         let id = note["id"].as_str().unwrap();
-        let (status, body) = app.call(Method::POST, &format!("/v1/notifications/{id}/retry"), ("bob", &[]), None).await;
-        assert_eq!((status, body["code"].as_str()), (StatusCode::FORBIDDEN, Some("forbidden")));
-        let (status, body) = app.call(Method::POST, &format!("/v1/notifications/{id}/retry"), ADMIN, None).await;
-        assert_eq!((status, body["state"].as_str()), (StatusCode::OK, Some("pending")), "{body}");
-        let (status, body) = app.call(Method::POST, &format!("/v1/notifications/{id}/retry"), ADMIN, None).await;
-        assert_eq!((status, body["code"].as_str()), (StatusCode::CONFLICT, Some("not_failed")));
+        let (status, body) = app
+            .call(
+                Method::POST,
+                &format!("/v1/notifications/{id}/retry"),
+                ("bob", &[]),
+                None,
+            )
+            .await;
+        assert_eq!(
+            (status, body["code"].as_str()),
+            (StatusCode::FORBIDDEN, Some("forbidden"))
+        );
+        let (status, body) = app
+            .call(
+                Method::POST,
+                &format!("/v1/notifications/{id}/retry"),
+                ADMIN,
+                None,
+            )
+            .await;
+        assert_eq!(
+            (status, body["state"].as_str()),
+            (StatusCode::OK, Some("pending")),
+            "{body}"
+        );
+        let (status, body) = app
+            .call(
+                Method::POST,
+                &format!("/v1/notifications/{id}/retry"),
+                ADMIN,
+                None,
+            )
+            .await;
+        assert_eq!(
+            (status, body["code"].as_str()),
+            (StatusCode::CONFLICT, Some("not_failed"))
+        );
         assert_eq!(app.send().await, 1);
         assert_eq!(app.smtp.wait_for(1, Duration::from_secs(5)).await.len(), 1);
-        let (_, body) = app.call(Method::GET, &format!("/v1/notifications/{id}"), ("bob", &[]), None).await;
+        let (_, body) = app
+            .call(
+                Method::GET,
+                &format!("/v1/notifications/{id}"),
+                ("bob", &[]),
+                None,
+            )
+            .await;
         assert_eq!(body["state"], "delivered", "bob sees his own notification");
-        let (status, _) = app.call(Method::GET, &format!("/v1/notifications/{id}"), ("dave", &[]), None).await;
+        let (status, _) = app
+            .call(
+                Method::GET,
+                &format!("/v1/notifications/{id}"),
+                ("dave", &[]),
+                None,
+            )
+            .await;
         assert_eq!(status, StatusCode::NOT_FOUND, "dave does not see bob's");
         // A permanent refusal fails at once.
         app.smtp.fail_with(Some("550 5.1.1 no such user"));
         app.event(
             "workflow.task.created",
             "instance-2",
-            TaskCreated { task_id: "0193f0a0-0000-7000-8000-000000000002".to_owned(), assignee: "dave".to_owned(), name: "Review".to_owned(), outcomes: vec!["done".to_owned()], ..Default::default() }.encode_to_vec(),
+            TaskCreated {
+                task_id: "0193f0a0-0000-7000-8000-000000000002".to_owned(),
+                assignee: "dave".to_owned(),
+                name: "Review".to_owned(),
+                outcomes: vec!["done".to_owned()],
+                ..Default::default()
+            }
+            .encode_to_vec(),
         )
         .await;
         app.send().await;
-        let (_, body) = app.call(Method::GET, "/v1/notifications?recipient=dave", ADMIN, None).await;
+        let (_, body) = app
+            .call(Method::GET, "/v1/notifications?recipient=dave", ADMIN, None)
+            .await;
         assert_eq!(body["items"][0]["state"], "failed", "{body}");
         assert_eq!(body["items"][0]["attempts"], 1);
     }
@@ -502,7 +676,12 @@ on_both_backends!(
             ("https://user:pw@example.org/".to_owned(), "url"),
         ] {
             let (status, body) = app
-                .call(Method::POST, "/v1/webhooks", INTEGRATOR, Some(json!({"url": url, "event_types": ["control.#"]})))
+                .call(
+                    Method::POST,
+                    "/v1/webhooks",
+                    INTEGRATOR,
+                    Some(json!({"url": url, "event_types": ["control.#"]})),
+                )
                 .await;
             assert_eq!(status, StatusCode::BAD_REQUEST, "{url}: {body}");
             assert_eq!(body["invalid-params"][0]["name"], field, "{url}: {body}");
@@ -511,20 +690,41 @@ on_both_backends!(
             .call(Method::POST, "/v1/webhooks", INTEGRATOR, Some(json!({"url": "https://example.org/hook", "event_types": ["Bad Pattern"], "secret": "short"})))
             .await;
         assert_eq!(status, StatusCode::BAD_REQUEST);
-        let names: Vec<&str> = body["invalid-params"].as_array().unwrap().iter().filter_map(|p| p["name"].as_str()).collect();
+        let names: Vec<&str> = body["invalid-params"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|p| p["name"].as_str())
+            .collect();
         assert_eq!(names, ["event_types[0]", "secret"], "{body}");
         let (status, _) = app
-            .call(Method::POST, "/v1/webhooks", ("bob", &["cab"]), Some(json!({"url": "https://example.org/hook", "event_types": ["#"]})))
+            .call(
+                Method::POST,
+                "/v1/webhooks",
+                ("bob", &["cab"]),
+                Some(json!({"url": "https://example.org/hook", "event_types": ["#"]})),
+            )
             .await;
         assert_eq!(status, StatusCode::FORBIDDEN);
         // The guard holds at delivery time too (a name that resolves inside, DNS rebinding).
         let guarded = crate::channels::http::Http::new(false, Duration::from_secs(5));
         let error = guarded
-            .post(&app.sink.url("/hook"), "application/json", Vec::new(), "{}".to_owned())
+            .post(
+                &app.sink.url("/hook"),
+                "application/json",
+                Vec::new(),
+                "{}".to_owned(),
+            )
             .await
             .unwrap_err();
-        assert!(error.permanent && error.message.contains("loopback"), "{error:?}");
-        assert!(app.sink.received().is_empty(), "nothing reached the internal address");
+        assert!(
+            error.permanent && error.message.contains("loopback"),
+            "{error:?}"
+        );
+        assert!(
+            app.sink.received().is_empty(),
+            "nothing reached the internal address"
+        );
     }
 );
 
@@ -539,17 +739,35 @@ on_both_backends!(
         let secret = hook["secret"].as_str().unwrap().to_owned();
         assert!(secret.starts_with("whsec_"));
         let id = hook["id"].as_str().unwrap().to_owned();
-        let (_, listed) = app.call(Method::GET, &format!("/v1/webhooks/{id}"), INTEGRATOR, None).await;
-        assert!(listed.get("secret").is_none(), "the secret is shown once: {listed}");
+        let (_, listed) = app
+            .call(Method::GET, &format!("/v1/webhooks/{id}"), INTEGRATOR, None)
+            .await;
+        assert!(
+            listed.get("secret").is_none(),
+            "the secret is shown once: {listed}"
+        );
 
-        let change = meridian_proto::control::v1::ChangeSubmitted { id: "c-1".to_owned(), number: "CHG0000007".to_owned(), ..Default::default() };
-        app.event("control.change.submitted", "c-1", change.encode_to_vec()).await;
-        app.event("resolution.incident.created", "i-1", Vec::new()).await;
-        assert_eq!(app.send().await, 1, "one delivery: the incident does not match");
+        let change = meridian_proto::control::v1::ChangeSubmitted {
+            id: "c-1".to_owned(),
+            number: "CHG0000007".to_owned(),
+            ..Default::default()
+        };
+        app.event("control.change.submitted", "c-1", change.encode_to_vec())
+            .await;
+        app.event("resolution.incident.created", "i-1", Vec::new())
+            .await;
+        assert_eq!(
+            app.send().await,
+            1,
+            "one delivery: the incident does not match"
+        );
         let got = app.sink.wait_for(1, Duration::from_secs(5)).await;
         let request = &got[0];
         assert_eq!(request.path, "/hook");
-        assert_eq!(request.header("content-type"), Some("application/cloudevents+json; charset=utf-8"));
+        assert_eq!(
+            request.header("content-type"),
+            Some("application/cloudevents+json; charset=utf-8")
+        );
         let event = request.json();
         assert_eq!(event["specversion"], "1.0");
         assert_eq!(event["type"], "control.change.submitted");
@@ -557,41 +775,115 @@ on_both_backends!(
         assert_eq!(event["data"]["number"], "CHG0000007");
         let (msg_id, timestamp, sig) = (
             request.header("webhook-id").unwrap(),
-            request.header("webhook-timestamp").unwrap().parse::<i64>().unwrap(),
+            request
+                .header("webhook-timestamp")
+                .unwrap()
+                .parse::<i64>()
+                .unwrap(),
             request.header("webhook-signature").unwrap(),
         );
         assert_eq!(timestamp, start_time().timestamp());
-        assert!(signature::verify(secret.as_bytes(), msg_id, timestamp, &request.body, sig));
-        assert!(!signature::verify(b"another secret", msg_id, timestamp, &request.body, sig));
+        assert!(signature::verify(
+            secret.as_bytes(),
+            msg_id,
+            timestamp,
+            &request.body,
+            sig
+        ));
+        assert!(!signature::verify(
+            b"another secret",
+            msg_id,
+            timestamp,
+            &request.body,
+            sig
+        ));
 
         // The receiver fails: retried, logged with the status, then failed; sent again by hand.
         app.sink.fail_with(Some(503));
-        app.event("control.change.state_changed", "c-1", Vec::new()).await;
+        app.event("control.change.state_changed", "c-1", Vec::new())
+            .await;
         app.send().await;
-        let (_, log) = app.call(Method::GET, &format!("/v1/webhooks/{id}/deliveries"), INTEGRATOR, None).await;
+        let (_, log) = app
+            .call(
+                Method::GET,
+                &format!("/v1/webhooks/{id}/deliveries"),
+                INTEGRATOR,
+                None,
+            )
+            .await;
         let items = log["items"].as_array().unwrap();
         assert_eq!(items.len(), 2, "{log}");
-        assert_eq!((items[0]["state"].as_str(), items[0]["response_status"].as_i64()), (Some("delivered"), Some(200)));
-        assert_eq!((items[1]["state"].as_str(), items[1]["response_status"].as_i64()), (Some("pending"), Some(503)), "{log}");
+        assert_eq!(
+            (
+                items[0]["state"].as_str(),
+                items[0]["response_status"].as_i64()
+            ),
+            (Some("delivered"), Some(200))
+        );
+        assert_eq!(
+            (
+                items[1]["state"].as_str(),
+                items[1]["response_status"].as_i64()
+            ),
+            (Some("pending"), Some(503)),
+            "{log}"
+        );
         for _ in 0..2 {
             app.clock.advance(chrono::Duration::hours(1));
             app.send().await;
         }
-        let (_, log) = app.call(Method::GET, &format!("/v1/webhooks/{id}/deliveries"), INTEGRATOR, None).await;
+        let (_, log) = app
+            .call(
+                Method::GET,
+                &format!("/v1/webhooks/{id}/deliveries"),
+                INTEGRATOR,
+                None,
+            )
+            .await;
         let failed = &log["items"][1];
-        assert_eq!((failed["state"].as_str(), failed["attempts"].as_i64()), (Some("failed"), Some(3)), "{log}");
+        assert_eq!(
+            (failed["state"].as_str(), failed["attempts"].as_i64()),
+            (Some("failed"), Some(3)),
+            "{log}"
+        );
         app.sink.fail_with(None);
         let delivery = failed["id"].as_str().unwrap();
-        let (status, body) = app.call(Method::POST, &format!("/v1/webhooks/{id}/deliveries/{delivery}/retry"), INTEGRATOR, None).await;
+        let (status, body) = app
+            .call(
+                Method::POST,
+                &format!("/v1/webhooks/{id}/deliveries/{delivery}/retry"),
+                INTEGRATOR,
+                None,
+            )
+            .await;
         assert_eq!(status, StatusCode::OK, "{body}");
         app.send().await;
-        assert_eq!(app.sink.wait_for(5, Duration::from_secs(5)).await.len(), 5, "1 + 3 attempts + 1 by hand");
+        assert_eq!(
+            app.sink.wait_for(5, Duration::from_secs(5)).await.len(),
+            5,
+            "1 + 3 attempts + 1 by hand"
+        );
         // Deleted: no more deliveries; the log stays.
-        let (status, _) = app.call(Method::DELETE, &format!("/v1/webhooks/{id}"), INTEGRATOR, None).await;
+        let (status, _) = app
+            .call(
+                Method::DELETE,
+                &format!("/v1/webhooks/{id}"),
+                INTEGRATOR,
+                None,
+            )
+            .await;
         assert_eq!(status, StatusCode::NO_CONTENT);
-        app.event("control.change.submitted", "c-2", change.encode_to_vec()).await;
+        app.event("control.change.submitted", "c-2", change.encode_to_vec())
+            .await;
         assert_eq!(app.send().await, 0);
-        let (status, _) = app.call(Method::DELETE, &format!("/v1/webhooks/{id}"), INTEGRATOR, None).await;
+        let (status, _) = app
+            .call(
+                Method::DELETE,
+                &format!("/v1/webhooks/{id}"),
+                INTEGRATOR,
+                None,
+            )
+            .await;
         assert_eq!(status, StatusCode::NOT_FOUND);
     }
 );
@@ -618,28 +910,65 @@ on_both_backends!(
                    "audience_kind": "role", "audience": "", "destination": "bridge"}),
         ];
         for rule in rules {
-            let (status, body) = app.call(Method::POST, "/v1/notification-rules", ADMIN, Some(rule)).await;
+            let (status, body) = app
+                .call(Method::POST, "/v1/notification-rules", ADMIN, Some(rule))
+                .await;
             assert_eq!(status, StatusCode::CREATED, "{body}");
         }
         let declared = meridian_proto::resolution::v1::IncidentMajorDeclared {
-            incident: Some(meridian_proto::resolution::v1::Incident { number: "INC0000099".to_owned(), title: "Mail down".to_owned(), ..Default::default() }),
+            incident: Some(meridian_proto::resolution::v1::Incident {
+                number: "INC0000099".to_owned(),
+                title: "Mail down".to_owned(),
+                ..Default::default()
+            }),
             manager: "dave".to_owned(),
             reason: "all users".to_owned(),
         };
-        app.event("resolution.incident.major_declared", "inc-99", declared.encode_to_vec()).await;
-        assert_eq!(app.send().await, 3, "dave by e-mail, the Slack and Teams channels; carol waits");
+        app.event(
+            "resolution.incident.major_declared",
+            "inc-99",
+            declared.encode_to_vec(),
+        )
+        .await;
+        assert_eq!(
+            app.send().await,
+            3,
+            "dave by e-mail, the Slack and Teams channels; carol waits"
+        );
         let mails = app.smtp.wait_for(1, Duration::from_secs(5)).await;
         assert_eq!(mails[0].to, ["dave@example.org"]);
-        assert!(mails[0].text().contains("Subject: Major incident INC0000099"), "{}", mails[0].text());
+        assert!(
+            mails[0]
+                .text()
+                .contains("Subject: Major incident INC0000099"),
+            "{}",
+            mails[0].text()
+        );
         let posts = app.sink.wait_for(2, Duration::from_secs(5)).await;
         let slack = posts.iter().find(|p| p.path == "/slack").unwrap().json();
-        assert!(slack["blocks"][0]["text"]["text"].as_str().unwrap().contains("resolution.incident.major_declared"), "{slack}");
+        assert!(
+            slack["blocks"][0]["text"]["text"]
+                .as_str()
+                .unwrap()
+                .contains("resolution.incident.major_declared"),
+            "{slack}"
+        );
         let teams = posts.iter().find(|p| p.path == "/teams").unwrap().json();
         assert_eq!(teams["attachments"][0]["content"]["type"], "AdaptiveCard");
-        let (_, page) = app.call(Method::GET, "/v1/notifications?recipient=carol", ADMIN, None).await;
+        let (_, page) = app
+            .call(
+                Method::GET,
+                "/v1/notifications?recipient=carol",
+                ADMIN,
+                None,
+            )
+            .await;
         let held = &page["items"][0];
         assert_eq!(held["state"], "pending");
-        assert_eq!(held["next_attempt_at"], "2026-11-26T23:00:00Z", "08:00 in Tokyo: {held}");
+        assert_eq!(
+            held["next_attempt_at"], "2026-11-26T23:00:00Z",
+            "08:00 in Tokyo: {held}"
+        );
 
         // Refused rules, each field named.
         let (status, body) = app
@@ -649,9 +978,31 @@ on_both_backends!(
             })))
             .await;
         assert_eq!(status, StatusCode::BAD_REQUEST);
-        let names: Vec<&str> = body["invalid-params"].as_array().unwrap().iter().filter_map(|p| p["name"].as_str()).collect();
-        assert_eq!(names, ["name", "event_pattern", "audience_kind", "channel", "subject_template"], "{body}");
-        let (status, _) = app.call(Method::GET, "/v1/notification-rules", ("bob", &["cab"]), None).await;
+        let names: Vec<&str> = body["invalid-params"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|p| p["name"].as_str())
+            .collect();
+        assert_eq!(
+            names,
+            [
+                "name",
+                "event_pattern",
+                "audience_kind",
+                "channel",
+                "subject_template"
+            ],
+            "{body}"
+        );
+        let (status, _) = app
+            .call(
+                Method::GET,
+                "/v1/notification-rules",
+                ("bob", &["cab"]),
+                None,
+            )
+            .await;
         assert_eq!(status, StatusCode::FORBIDDEN);
     }
 );
@@ -661,29 +1012,80 @@ on_both_backends!(
     "",
     |app| {
         let (status, body) = app
-            .call(Method::PUT, "/v1/notification-preferences/me", ("bob", &[]), Some(json!({"channel": "teams", "quiet_start": "25:00"})))
+            .call(
+                Method::PUT,
+                "/v1/notification-preferences/me",
+                ("bob", &[]),
+                Some(json!({"channel": "teams", "quiet_start": "25:00"})),
+            )
             .await;
         assert_eq!(status, StatusCode::BAD_REQUEST);
-        let names: Vec<&str> = body["invalid-params"].as_array().unwrap().iter().filter_map(|p| p["name"].as_str()).collect();
+        let names: Vec<&str> = body["invalid-params"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|p| p["name"].as_str())
+            .collect();
         assert_eq!(names, ["channel", "quiet_start"], "{body}");
         let (status, body) = app
             .call(Method::PUT, "/v1/notification-preferences/me", ("bob", &[]), Some(json!({"channel": "none", "quiet_start": "22:00", "quiet_end": "07:00", "timezone": "Europe/Paris"})))
             .await;
-        assert_eq!((status, body["channel"].as_str(), body["timezone"].as_str()), (StatusCode::OK, Some("none"), Some("Europe/Paris")), "{body}");
-        let (status, body) = app.call(Method::GET, "/v1/notification-preferences/me", ("zed", &[]), None).await;
-        assert_eq!((status, body["code"].as_str()), (StatusCode::NOT_FOUND, Some("recipient_not_found")));
+        assert_eq!(
+            (status, body["channel"].as_str(), body["timezone"].as_str()),
+            (StatusCode::OK, Some("none"), Some("Europe/Paris")),
+            "{body}"
+        );
+        let (status, body) = app
+            .call(
+                Method::GET,
+                "/v1/notification-preferences/me",
+                ("zed", &[]),
+                None,
+            )
+            .await;
+        assert_eq!(
+            (status, body["code"].as_str()),
+            (StatusCode::NOT_FOUND, Some("recipient_not_found"))
+        );
         let (status, body) = app
             .call(Method::PUT, "/v1/recipients/zed", ADMIN, Some(json!({"display_name": "", "email": "not-an-address", "slack_webhook": "ftp://x", "roles": [""]})))
             .await;
         assert_eq!(status, StatusCode::BAD_REQUEST);
-        let names: Vec<&str> = body["invalid-params"].as_array().unwrap().iter().filter_map(|p| p["name"].as_str()).collect();
-        assert_eq!(names, ["display_name", "email", "slack_webhook", "roles[0]"], "{body}");
-        let (status, body) = app.call(Method::PUT, "/v1/recipients/zed", ADMIN, Some(json!({"display_name": "Zed", "colour": "blue"}))).await;
+        let names: Vec<&str> = body["invalid-params"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|p| p["name"].as_str())
+            .collect();
+        assert_eq!(
+            names,
+            ["display_name", "email", "slack_webhook", "roles[0]"],
+            "{body}"
+        );
+        let (status, body) = app
+            .call(
+                Method::PUT,
+                "/v1/recipients/zed",
+                ADMIN,
+                Some(json!({"display_name": "Zed", "colour": "blue"})),
+            )
+            .await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
-        let (status, _) = app.call(Method::GET, "/v1/recipients", ("bob", &[]), None).await;
+        let (status, _) = app
+            .call(Method::GET, "/v1/recipients", ("bob", &[]), None)
+            .await;
         assert_eq!(status, StatusCode::FORBIDDEN);
-        let (status, body) = app.call(Method::GET, "/v1/recipients?limit=2", ADMIN, None).await;
-        assert_eq!((status, body["items"].as_array().unwrap().len(), body["next"].as_str()), (StatusCode::OK, 2, Some("carol")));
+        let (status, body) = app
+            .call(Method::GET, "/v1/recipients?limit=2", ADMIN, None)
+            .await;
+        assert_eq!(
+            (
+                status,
+                body["items"].as_array().unwrap().len(),
+                body["next"].as_str()
+            ),
+            (StatusCode::OK, 2, Some("carol"))
+        );
         // Bob chose no notifications: a new task does not reach him.
         app.task_created(&[]).await;
         assert_eq!(app.send().await, 0);

@@ -1185,3 +1185,160 @@ on_both_backends!(
         }
     }
 );
+
+/// Decides a task as the notifier does for a confirmed action link; the reply, decoded.
+async fn decide(
+    app: &TestApp,
+    task: &Value,
+    actor: &str,
+    roles: &[&str],
+    outcome: &str,
+    fields: Value,
+) -> meridian_proto::workflow::v1::TaskDecisionReply {
+    let command_id = Uuid::now_v7().to_string();
+    let envelope = Envelope {
+        id: Uuid::now_v7(),
+        event_type: crate::events::DECIDE.to_owned(),
+        source: "/meridian/notifier".to_owned(),
+        subject: task["id"].as_str().unwrap().to_owned(),
+        time: meridian_chassis::Clock::now(&meridian_chassis::SystemClock),
+        correlation_id: Some(format!("action-link:{command_id}")),
+        causation_id: None,
+        actor: Some(actor.to_owned()),
+        payload: meridian_proto::workflow::v1::DecideTask {
+            command_id: command_id.clone(),
+            task_id: task["id"].as_str().unwrap().to_owned(),
+            actor: actor.to_owned(),
+            roles: roles.iter().map(|r| (*r).to_owned()).collect(),
+            outcome: outcome.to_owned(),
+            comment: "from the e-mail".to_owned(),
+            via: "action-link".to_owned(),
+            fields_json: fields.to_string(),
+        }
+        .encode_to_vec(),
+    };
+    crate::events::apply(&app.service, envelope.clone())
+        .await
+        .unwrap();
+    // A redelivery decides nothing more and replies nothing more.
+    crate::events::apply(&app.service, envelope).await.unwrap();
+    let replies: Vec<_> = app
+        .outbox()
+        .await
+        .into_iter()
+        .filter(|e| e.event_type == crate::events::DECIDE_REPLIED)
+        .map(|e| {
+            meridian_proto::workflow::v1::TaskDecisionReply::decode(e.payload.as_slice()).unwrap()
+        })
+        .filter(|r| r.command_id == command_id)
+        .collect();
+    assert_eq!(replies.len(), 1);
+    replies.into_iter().next().unwrap()
+}
+
+on_both_backends!(
+    an_action_link_decision_is_checked_again_by_the_engine_and_answered,
+    |app| {
+        let instance = app.start_cab(&["ann", "ben", "cat"]).await;
+        // The task event carries what the notifier shows the approver.
+        let created = app
+            .outbox()
+            .await
+            .into_iter()
+            .find(|e| e.event_type == "workflow.task.created")
+            .unwrap();
+        let created =
+            meridian_proto::workflow::v1::TaskCreated::decode(created.payload.as_slice()).unwrap();
+        assert_eq!(created.outcomes, ["assessed"]);
+        assert_eq!(created.initiator, "rita");
+        let summary: Value = serde_json::from_str(&created.summary_json).unwrap();
+        assert_eq!(summary["title"], "Upgrade PostgreSQL");
+        let form: Value = serde_json::from_str(&created.form_json).unwrap();
+        assert_eq!(form["risk"]["enum"], json!(["low", "medium", "high"]));
+
+        let triage = app.open_tasks(&instance, "triage").await.remove(0);
+        // The initiator is excluded, whatever their roles; an admin role grants nothing here.
+        let reply = decide(
+            &app,
+            &triage,
+            "rita",
+            &["change-manager", "admin"],
+            "assessed",
+            json!({"risk": "low"}),
+        )
+        .await;
+        assert_eq!(
+            (reply.ok, reply.code.as_str()),
+            (false, "segregation_of_duties"),
+            "{reply:?}"
+        );
+        // Someone who no longer holds the role.
+        let reply = decide(
+            &app,
+            &triage,
+            "max",
+            &["agent"],
+            "assessed",
+            json!({"risk": "low"}),
+        )
+        .await;
+        assert_eq!(
+            (reply.ok, reply.code.as_str()),
+            (false, "task_not_allowed"),
+            "{reply:?}"
+        );
+        // A required form field missing.
+        let reply = decide(
+            &app,
+            &triage,
+            "max",
+            &["change-manager"],
+            "assessed",
+            json!({}),
+        )
+        .await;
+        assert_eq!(
+            (reply.ok, reply.code.as_str()),
+            (false, "invalid_body"),
+            "{reply:?}"
+        );
+        let reply = decide(
+            &app,
+            &triage,
+            "max",
+            &["change-manager"],
+            "assessed",
+            json!({"risk": "high"}),
+        )
+        .await;
+        assert!(reply.ok, "{reply:?}");
+        let triage = app
+            .get(
+                &format!("/v1/tasks/{}", triage["id"].as_str().unwrap()),
+                ADMIN,
+            )
+            .await;
+        assert_eq!(
+            (triage["state"].as_str(), triage["completed_by"].as_str()),
+            (Some("completed"), Some("max"))
+        );
+        assert_eq!(triage["comment"], "from the e-mail");
+        assert_eq!(triage["fields"]["risk"], "high");
+        // Too late: the task is closed.
+        let reply = decide(
+            &app,
+            &triage,
+            "max",
+            &["change-manager"],
+            "assessed",
+            json!({"risk": "high"}),
+        )
+        .await;
+        assert_eq!(
+            (reply.ok, reply.code.as_str()),
+            (false, "task_closed"),
+            "{reply:?}"
+        );
+        assert_eq!(app.open_tasks(&instance, "cab").await.len(), 3);
+    }
+);
