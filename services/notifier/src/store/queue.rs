@@ -160,23 +160,3 @@ pub fn retry(
     .execute(conn)?;
     Ok(changed == 1)
 }
-
-/// How many items wait in each state, for `/metrics` and the API.
-///
-/// # Errors
-/// A query failing.
-pub fn counts(conn: &mut AnyConnection, queue: Queue) -> QueryResult<Vec<(String, i64)>> {
-    #[derive(QueryableByName)]
-    struct Count {
-        #[diesel(sql_type = Text)]
-        state: String,
-        #[diesel(sql_type = BigInt)]
-        n: i64,
-    }
-    let rows: Vec<Count> = diesel::sql_query(format!(
-        "SELECT state, COUNT(*) AS n FROM {} GROUP BY state ORDER BY state",
-        queue.table()
-    ))
-    .load(conn)?;
-    Ok(rows.into_iter().map(|c| (c.state, c.n)).collect())
-}
