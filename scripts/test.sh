@@ -11,4 +11,6 @@ if ! cargo nextest --version >/dev/null 2>&1; then
 fi
 # Every shipped workflow definition must validate (positions of any problem on stderr).
 cargo run --quiet -p meridian -- workflows validate workflows
+# The Helm chart, offline; the binary checks the configuration the chart renders.
+MERIDIAN_BIN="${CARGO_TARGET_DIR:-target}/debug/meridian" scripts/chart-test.sh
 cargo nextest run --workspace --profile ci "$@"
