@@ -12,6 +12,7 @@ checkov-waivers.yaml and their reasons.
 from __future__ import annotations
 
 import json
+import os
 import pathlib
 import subprocess
 import sys
@@ -220,6 +221,28 @@ def assert_rules(name: str, values: dict, docs: list[dict]) -> None:
         check("password" not in c["data"]["config.yaml"].lower() or "password: ''" in c["data"]["config.yaml"], f"{name}: no password in the ConfigMap")
 
 
+def config_accepted(name: str, docs: list[dict]) -> None:
+    """The configuration file the chart renders is one the meridian binary accepts."""
+    binary = os.environ.get("MERIDIAN_BIN", "")
+    if not binary:
+        return
+    for doc in docs:
+        if doc["kind"] != "ConfigMap" or not doc["metadata"]["name"].endswith("-config"):
+            continue
+        with tempfile.NamedTemporaryFile("w", suffix=".yaml") as file:
+            file.write(doc["data"]["config.yaml"])
+            file.flush()
+            env = {
+                "PATH": os.environ.get("PATH", ""),
+                "MERIDIAN__DATABASE__URL": "postgres://meridian@db.example/meridian",
+                "MERIDIAN__BUS__URL": "amqp://meridian:secret@mq.example:5672/%2f",
+            }
+            result = subprocess.run([binary, "check-config", "--config", file.name], env=env,
+                                    capture_output=True, text=True, check=False)
+            check(result.returncode == 0,
+                  f"{name}: meridian refuses the rendered {doc['metadata']['name']}: {result.stderr.strip()[:500]}")
+
+
 def refused(values: dict, expect: str) -> None:
     """The chart must refuse `values`: by the schema, or when rendering, naming `expect`."""
     chart = helm.Chart.load(CHART)
@@ -278,6 +301,7 @@ def main() -> int:
             for doc in docs:
                 validate_kubernetes(doc, f"{name}: {doc['__source']}: {doc['kind']}/{doc['metadata']['name']}")
             assert_rules(name, values, docs)
+            config_accepted(name, docs)
             target = out_dir / name
             target.mkdir()
             for i, doc in enumerate(docs):

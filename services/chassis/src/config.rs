@@ -220,6 +220,57 @@ pub struct OutboxConfig {
     pub poll_interval_ms: u64,
 }
 
+/// `leader_election`: who runs singleton work (timers, discovery).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LeaderElectionConfig {
+    /// `database` (a PostgreSQL advisory lock; on SQLite the one process leads) or `lease` (a
+    /// coordination.k8s.io Lease in the pod's namespace, on a cluster). Default `database`.
+    pub kind: LeaderElectionKind,
+    /// How long a Lease holds without renewal. Default 15 s.
+    pub lease_duration_seconds: u64,
+    /// Leases are named `<prefix>-<service>`. Default `meridian`.
+    pub lease_prefix: String,
+}
+
+/// `leader_election.kind`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LeaderElectionKind {
+    /// A database lock.
+    Database,
+    /// A Kubernetes Lease.
+    Lease,
+}
+
+impl LeaderElectionConfig {
+    /// Checks what serde cannot.
+    ///
+    /// # Errors
+    /// [`ConfigError::Key`] naming the bad key.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if !(5..=300).contains(&self.lease_duration_seconds) {
+            return Err(ConfigError::key(
+                "leader_election.lease_duration_seconds",
+                "must be 5 to 300",
+            ));
+        }
+        let ok = !self.lease_prefix.is_empty()
+            && self.lease_prefix.len() <= 50
+            && self
+                .lease_prefix
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+        if !ok {
+            return Err(ConfigError::key(
+                "leader_election.lease_prefix",
+                "must be 1 to 50 lowercase letters, digits or dashes",
+            ));
+        }
+        Ok(())
+    }
+}
+
 impl AuthConfig {
     /// Checks what serde cannot: algorithm names, the mode's key material, the secret's length.
     ///

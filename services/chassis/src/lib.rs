@@ -22,6 +22,7 @@ pub mod db;
 pub mod fields;
 pub mod http;
 pub mod inbox;
+pub mod leader;
 pub mod outbox;
 pub mod problem;
 pub mod schema;

@@ -14,14 +14,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use diesel::pg::PgConnection;
 use diesel::prelude::*;
-use secrecy::{ExposeSecret, SecretString};
+use secrecy::SecretString;
 use tokio::sync::Notify;
 use uuid::Uuid;
 
 use crate::bus::{Bus, Envelope};
-use crate::db::{AnyConnection, Backend, Db, DbError};
+use crate::db::{AnyConnection, Db, DbError};
 use crate::schema::outbox;
 use crate::telemetry::Metrics;
 
@@ -155,7 +154,7 @@ impl Relay {
             .metrics
             .outbox_published
             .with_label_values(&[self.service]);
-        let mut lock = Leadership::new(self.db.backend(), self.url.clone());
+        let mut lock = crate::leader::AdvisoryLock::new(self.db.backend(), self.url.clone(), LOCK_KEY);
         let mut delay = Duration::from_millis(100);
         loop {
             if !lock.hold().await {
@@ -209,62 +208,5 @@ impl Relay {
     }
 }
 
-/// The relay's right to publish: always on SQLite, an advisory lock on PostgreSQL.
-struct Leadership {
-    backend: Backend,
-    url: SecretString,
-    connection: Option<PgConnection>,
-    /// When the lock connection was last seen alive; it is probed at most once a second.
-    checked: Option<std::time::Instant>,
-}
-
-diesel::define_sql_function! {
-    fn pg_try_advisory_lock(key: diesel::sql_types::BigInt) -> diesel::sql_types::Bool;
-}
-
 /// The advisory lock key of the outbox relay ("meridian" in ASCII).
 const LOCK_KEY: i64 = 0x6d65_7269_6469_616e;
-
-impl Leadership {
-    fn new(backend: Backend, url: SecretString) -> Self {
-        Self {
-            backend,
-            url,
-            connection: None,
-            checked: None,
-        }
-    }
-
-    async fn hold(&mut self) -> bool {
-        if self.backend == Backend::Sqlite {
-            return true;
-        }
-        let fresh = self
-            .checked
-            .is_some_and(|at| at.elapsed() < Duration::from_secs(1));
-        if self.connection.is_some() && fresh {
-            return true;
-        }
-        let url = self.url.clone();
-        let current = self.connection.take();
-        let result = tokio::task::spawn_blocking(move || -> Option<PgConnection> {
-            use diesel::connection::SimpleConnection;
-            if let Some(mut conn) = current
-                && conn.batch_execute("SELECT 1").is_ok()
-            {
-                return Some(conn);
-            }
-            let mut conn = PgConnection::establish(url.expose_secret()).ok()?;
-            let held = diesel::select(pg_try_advisory_lock(LOCK_KEY))
-                .get_result::<bool>(&mut conn)
-                .ok()?;
-            held.then_some(conn)
-        })
-        .await
-        .ok()
-        .flatten();
-        self.connection = result;
-        self.checked = Some(std::time::Instant::now());
-        self.connection.is_some()
-    }
-}

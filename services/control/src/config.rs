@@ -25,6 +25,44 @@ pub struct ControlConfig {
     pub freeze_windows: Vec<FreezeWindow>,
     /// The catalogue of pre-approved standard change templates, by name.
     pub standard_templates: BTreeMap<String, StandardTemplate>,
+    /// The change gate (a Kubernetes validating admission webhook).
+    pub change_gate: ChangeGateConfig,
+    /// Cluster discovery into the CMDB.
+    pub discovery: DiscoveryConfig,
+}
+
+/// `control.change_gate`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChangeGateConfig {
+    /// Serve the admission webhook (`POST /v1/admission/change-gate`) on its own TLS listener.
+    /// Default false.
+    pub enabled: bool,
+    /// The TLS listener. Default `0.0.0.0:8443`.
+    pub bind: String,
+    /// PEM certificate chain of the listener (cert-manager's `tls.crt`).
+    pub tls_cert_file: String,
+    /// PEM private key of the listener.
+    pub tls_key_file: String,
+    /// Members of these groups pass the gate; each pass is recorded as break-glass.
+    pub break_glass_groups: Vec<String>,
+    /// The annotation of a workload naming the change that covers it (its number or id).
+    /// Default `meridian.io/change`.
+    pub annotation: String,
+}
+
+/// `control.discovery`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DiscoveryConfig {
+    /// Watch the cluster into the CMDB. Default false.
+    pub enabled: bool,
+    /// The label (or, failing it, the annotation) naming an object's owner.
+    pub owner_label: String,
+    /// The label (or annotation) naming the business service an object is part of.
+    pub service_label: String,
+    /// The owner of discovered CIs that name none.
+    pub default_owner: String,
 }
 
 /// `control.standard_templates.<name>`.
@@ -93,6 +131,31 @@ impl ControlConfig {
             return Err(meridian_chassis::config::ConfigError::key(
                 "control.business_hours",
                 "start_hour must come before end_hour, within 0–24",
+            ));
+        }
+        if self.change_gate.enabled {
+            for (key, value) in [
+                ("tls_cert_file", &self.change_gate.tls_cert_file),
+                ("tls_key_file", &self.change_gate.tls_key_file),
+            ] {
+                if value.is_empty() {
+                    return Err(meridian_chassis::config::ConfigError::key(
+                        format!("control.change_gate.{key}"),
+                        "is required when the change gate is enabled (the API server calls it over TLS)",
+                    ));
+                }
+            }
+            if self.change_gate.bind.parse::<std::net::SocketAddr>().is_err() {
+                return Err(meridian_chassis::config::ConfigError::key(
+                    "control.change_gate.bind",
+                    "must be an address and port, e.g. 0.0.0.0:8443",
+                ));
+            }
+        }
+        if self.change_gate.annotation.is_empty() {
+            return Err(meridian_chassis::config::ConfigError::key(
+                "control.change_gate.annotation",
+                "must not be empty",
             ));
         }
         for (i, freeze) in self.freeze_windows.iter().enumerate() {

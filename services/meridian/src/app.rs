@@ -10,8 +10,10 @@ use anyhow::Context as _;
 use meridian_chassis::auth::Authenticator;
 use meridian_chassis::bus::Bus;
 use meridian_chassis::config::{
-    AuthConfig, BusConfig, DatabaseConfig, HttpConfig, OutboxConfig, TelemetryConfig,
+    AuthConfig, BusConfig, DatabaseConfig, HttpConfig, LeaderElectionConfig, OutboxConfig,
+    TelemetryConfig,
 };
+use meridian_chassis::leader::Elector;
 use meridian_chassis::db::Db;
 use meridian_chassis::http::Readiness;
 use meridian_chassis::outbox::{Relay, Waker};
@@ -105,6 +107,8 @@ pub struct Config {
     pub telemetry: TelemetryConfig,
     /// `outbox`.
     pub outbox: OutboxConfig,
+    /// `leader_election`.
+    pub leader_election: LeaderElectionConfig,
     /// `resolution`.
     pub resolution: ResolutionConfig,
     /// `workflow`.
@@ -146,6 +150,7 @@ impl Config {
         self.database.validate()?;
         self.bus.validate()?;
         self.auth.validate()?;
+        self.leader_election.validate()?;
         self.resolution.validate()?;
         self.workflow.validate()?;
         self.control.validate()?;
@@ -166,6 +171,20 @@ pub struct Runtime {
     pub auth: Authenticator,
     /// Time.
     pub clock: Arc<dyn Clock>,
+    /// Who runs singleton work (timers, discovery).
+    pub elector: Elector,
+}
+
+/// The pod's namespace and name, from the downward API (`POD_NAMESPACE`, `POD_NAME`).
+#[expect(
+    clippy::disallowed_methods,
+    reason = "the downward API speaks through the environment"
+)]
+fn pod() -> Option<(String, String)> {
+    Some((
+        std::env::var("POD_NAMESPACE").ok()?,
+        std::env::var("POD_NAME").ok()?,
+    ))
 }
 
 impl Runtime {
@@ -183,12 +202,26 @@ impl Runtime {
                 .context("auth.jwks_url could not be fetched")?;
             auth.spawn_refresh();
         }
+        let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+        let backend = match meridian_chassis::db::Target::parse(config.database.url.expose_secret()) {
+            Ok(meridian_chassis::db::Target::Sqlite(_)) => meridian_chassis::db::Backend::Sqlite,
+            _ => meridian_chassis::db::Backend::Postgres,
+        };
+        let elector = Elector::from_config(
+            &config.leader_election,
+            backend,
+            &config.database.url,
+            pod(),
+            clock.clone(),
+        )
+        .await?;
         Ok(Self {
             config,
             metrics,
             bus,
             auth,
-            clock: Arc::new(SystemClock),
+            clock,
+            elector,
         })
     }
 
@@ -292,7 +325,14 @@ impl Runtime {
             service.clone(),
             bindings,
         );
-        tokio::spawn(meridian_workflow::scheduler::run(service.clone()));
+        let (elector, timers) = (self.elector.clone(), service.clone());
+        tokio::spawn(async move {
+            elector
+                .lead("workflow", move || {
+                    meridian_workflow::scheduler::run(timers.clone())
+                })
+                .await;
+        });
         Ok(service)
     }
 }

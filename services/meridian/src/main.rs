@@ -77,6 +77,45 @@ enum Command {
         #[command(subcommand)]
         command: WorkflowsCommand,
     },
+    /// Loads and checks the configuration (defaults, --config, MERIDIAN__* variables) without
+    /// starting anything; names the first bad key.
+    CheckConfig,
+    /// Asks each URL (e.g. a service's /readyz) and succeeds only when every one answers 2xx;
+    /// `helm test` runs it (the image has no shell or curl).
+    Probe {
+        /// The URLs.
+        #[arg(required = true)]
+        urls: Vec<String>,
+    },
+}
+
+/// `meridian probe`.
+fn probe(urls: &[String]) -> anyhow::Result<()> {
+    let agent = ureq::Agent::config_builder()
+        .timeout_global(Some(std::time::Duration::from_secs(10)))
+        .http_status_as_error(false)
+        .build()
+        .new_agent();
+    let mut failed = 0;
+    for url in urls {
+        match agent.get(url).call() {
+            Ok(response) if response.status().is_success() => {
+                println!("ok {url} {}", response.status());
+            }
+            Ok(response) => {
+                failed += 1;
+                println!("FAILED {url} {}", response.status());
+            }
+            Err(error) => {
+                failed += 1;
+                println!("FAILED {url} {error}");
+            }
+        }
+    }
+    if failed > 0 {
+        anyhow::bail!("{failed} of {} did not answer 2xx", urls.len());
+    }
+    Ok(())
 }
 
 #[derive(Debug, Subcommand)]
@@ -120,6 +159,14 @@ fn main() -> anyhow::Result<()> {
     {
         return validate_workflows(paths);
     }
+    if let Command::Probe { urls } = &cli.command {
+        return probe(urls);
+    }
+    if let Command::CheckConfig = &cli.command {
+        app::Config::load(cli.config.as_deref())?;
+        println!("configuration valid");
+        return Ok(());
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -145,7 +192,7 @@ fn main() -> anyhow::Result<()> {
                 println!("{token}");
                 Ok(())
             }
-            Command::Workflows { .. } => Ok(()),
+            Command::Workflows { .. } | Command::CheckConfig | Command::Probe { .. } => Ok(()),
         }
     })
 }
