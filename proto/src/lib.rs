@@ -64,6 +64,14 @@ pub const EVENT_TYPES: &[(&str, &str)] = &[
         "meridian.control.v1.ChangeStateChanged",
     ),
     (
+        "control.change.deployed",
+        "meridian.control.v1.ChangeDeployed",
+    ),
+    (
+        "control.gate.break_glass",
+        "meridian.control.v1.GateBreakGlass",
+    ),
+    (
         "control.deployment.recorded",
         "meridian.control.v1.DeploymentRecorded",
     ),

@@ -127,7 +127,11 @@ impl std::fmt::Debug for Elector {
         match self {
             Self::Solo => f.write_str("Elector::Solo"),
             Self::Database(_) => f.write_str("Elector::Database"),
-            Self::Lease(l) => write!(f, "Elector::Lease({}/{}, {})", l.namespace, l.prefix, l.identity),
+            Self::Lease(l) => write!(
+                f,
+                "Elector::Lease({}/{}, {})",
+                l.namespace, l.prefix, l.identity
+            ),
         }
     }
 }
@@ -150,7 +154,9 @@ impl Elector {
             (LeaderElectionKind::Database, Backend::Postgres) => Ok(Self::Database(url.clone())),
             (LeaderElectionKind::Lease, _) => {
                 let client = kube::Client::try_default().await.map_err(|e| {
-                    anyhow::anyhow!("leader_election.kind lease needs a Kubernetes configuration: {e}")
+                    anyhow::anyhow!(
+                        "leader_election.kind lease needs a Kubernetes configuration: {e}"
+                    )
                 })?;
                 let (namespace, identity) = pod.unwrap_or_else(|| {
                     (
@@ -174,15 +180,17 @@ impl Elector {
     pub fn campaign(&self, name: &str) -> Campaign {
         match self {
             Self::Solo => Campaign::Solo,
-            Self::Database(url) => {
-                Campaign::Database(AdvisoryLock::new(Backend::Postgres, url.clone(), lock_key(name)))
-            }
-            Self::Lease(elector) => Campaign::Lease(LeaseCampaign {
+            Self::Database(url) => Campaign::Database(AdvisoryLock::new(
+                Backend::Postgres,
+                url.clone(),
+                lock_key(name),
+            )),
+            Self::Lease(elector) => Campaign::Lease(Box::new(LeaseCampaign {
                 api: Api::namespaced(elector.client.clone(), &elector.namespace),
                 name: format!("{}-{name}", elector.prefix),
                 elector: elector.clone(),
                 renewed: None,
-            }),
+            })),
         }
     }
 
@@ -237,7 +245,7 @@ pub enum Campaign {
     /// A database lock.
     Database(AdvisoryLock),
     /// A Lease.
-    Lease(LeaseCampaign),
+    Lease(Box<LeaseCampaign>),
 }
 
 impl Campaign {
@@ -341,20 +349,29 @@ impl LeaseCampaign {
                 .unwrap_or(i64::MIN);
             let duration = i64::from(spec.lease_duration_seconds.unwrap_or(self.seconds()));
             let expired = holder.is_empty()
-                || renewed.saturating_add(duration.saturating_mul(1_000_000)) < now.timestamp_micros();
+                || renewed.saturating_add(duration.saturating_mul(1_000_000))
+                    < now.timestamp_micros();
             if !expired {
                 return self.lost();
             }
             spec.holder_identity = Some(me);
             spec.acquire_time = micro(now);
             spec.lease_transitions = Some(spec.lease_transitions.unwrap_or(0) + 1);
-            tracing::info!(lease = self.name, from = holder, "taking over an expired Lease");
+            tracing::info!(
+                lease = self.name,
+                from = holder,
+                "taking over an expired Lease"
+            );
         }
         spec.renew_time = micro(now);
         spec.lease_duration_seconds = Some(self.seconds());
         lease.spec = Some(spec);
         // The resourceVersion in the metadata makes the update conditional.
-        match self.api.replace(&self.name, &PostParams::default(), &lease).await {
+        match self
+            .api
+            .replace(&self.name, &PostParams::default(), &lease)
+            .await
+        {
             Ok(_) => self.won(now),
             Err(error) if conflict(&error) => self.lost(),
             Err(error) => self.tolerate(now, &error),
@@ -362,6 +379,6 @@ impl LeaseCampaign {
     }
 }
 
-#[cfg(all(test, feature = "testing"))]
+#[cfg(test)]
 #[path = "leader_tests.rs"]
 mod tests;

@@ -1,5 +1,6 @@
 //! Leases against a fake Kubernetes API server on loopback (the coordination.k8s.io/v1 Lease
 //! endpoints with resourceVersion conflicts), and the advisory lock on the real PostgreSQL.
+#![cfg(feature = "testing")]
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -80,7 +81,7 @@ async fn replace(
     HttpResponse::Ok().json(lease)
 }
 
-async fn fake_api_server() -> (String, web::Data<Store>) {
+fn fake_api_server() -> (String, web::Data<Store>) {
     let store = web::Data::new(Store::default());
     let shared = store.clone();
     let server = HttpServer::new(move || {
@@ -114,7 +115,7 @@ fn elector(url: &str, identity: &str, clock: &ManualClock) -> Elector {
 
 #[actix_web::test]
 async fn one_replica_holds_the_lease_and_another_takes_it_over_only_once_it_expired() {
-    let (url, store) = fake_api_server().await;
+    let (url, store) = fake_api_server();
     let clock = ManualClock::at(Utc.with_ymd_and_hms(2026, 11, 26, 12, 0, 0).unwrap());
     let mut a = elector(&url, "pod-a", &clock).campaign("workflow");
     let mut b = elector(&url, "pod-b", &clock).campaign("workflow");
@@ -143,7 +144,7 @@ async fn one_replica_holds_the_lease_and_another_takes_it_over_only_once_it_expi
 
 #[actix_web::test]
 async fn an_unanswering_api_server_is_tolerated_briefly_then_leadership_is_given_up() {
-    let (url, store) = fake_api_server().await;
+    let (url, store) = fake_api_server();
     let clock = ManualClock::at(Utc.with_ymd_and_hms(2026, 11, 26, 12, 0, 0).unwrap());
     let mut a = elector(&url, "pod-a", &clock).campaign("workflow");
     assert!(a.hold().await);
@@ -151,14 +152,17 @@ async fn an_unanswering_api_server_is_tolerated_briefly_then_leadership_is_given
     clock.advance(chrono::Duration::seconds(5));
     assert!(a.hold().await, "within two thirds of the duration");
     clock.advance(chrono::Duration::seconds(6));
-    assert!(!a.hold().await, "past it: the work must stop before anyone may take over");
+    assert!(
+        !a.hold().await,
+        "past it: the work must stop before anyone may take over"
+    );
     let mut b = elector(&url, "pod-b", &clock).campaign("workflow");
     assert!(!b.hold().await, "nobody leads while the API server is down");
 }
 
 #[actix_web::test]
 async fn a_conflicting_update_never_makes_two_leaders() {
-    let (url, store) = fake_api_server().await;
+    let (url, store) = fake_api_server();
     let clock = ManualClock::at(Utc.with_ymd_and_hms(2026, 11, 26, 12, 0, 0).unwrap());
     let mut a = elector(&url, "pod-a", &clock).campaign("timers");
     let mut b = elector(&url, "pod-b", &clock).campaign("timers");
@@ -177,7 +181,7 @@ async fn a_conflicting_update_never_makes_two_leaders() {
 
 #[actix_web::test]
 async fn the_work_runs_while_leading_and_stops_when_the_lease_is_lost() {
-    let (url, store) = fake_api_server().await;
+    let (url, store) = fake_api_server();
     let clock = ManualClock::at(Utc.with_ymd_and_hms(2026, 11, 26, 12, 0, 0).unwrap());
     let config = kube::Config::new(url.parse().unwrap());
     let leader = Elector::Lease(LeaseElector {

@@ -154,7 +154,8 @@ impl Relay {
             .metrics
             .outbox_published
             .with_label_values(&[self.service]);
-        let mut lock = crate::leader::AdvisoryLock::new(self.db.backend(), self.url.clone(), LOCK_KEY);
+        let mut lock =
+            crate::leader::AdvisoryLock::new(self.db.backend(), self.url.clone(), LOCK_KEY);
         let mut delay = Duration::from_millis(100);
         loop {
             if !lock.hold().await {

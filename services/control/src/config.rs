@@ -145,7 +145,12 @@ impl ControlConfig {
                     ));
                 }
             }
-            if self.change_gate.bind.parse::<std::net::SocketAddr>().is_err() {
+            if self
+                .change_gate
+                .bind
+                .parse::<std::net::SocketAddr>()
+                .is_err()
+            {
                 return Err(meridian_chassis::config::ConfigError::key(
                     "control.change_gate.bind",
                     "must be an address and port, e.g. 0.0.0.0:8443",

@@ -13,9 +13,9 @@ use meridian_chassis::config::{
     AuthConfig, BusConfig, DatabaseConfig, HttpConfig, LeaderElectionConfig, OutboxConfig,
     TelemetryConfig,
 };
-use meridian_chassis::leader::Elector;
 use meridian_chassis::db::Db;
 use meridian_chassis::http::Readiness;
+use meridian_chassis::leader::Elector;
 use meridian_chassis::outbox::{Relay, Waker};
 use meridian_chassis::telemetry::{Metrics, observe};
 use meridian_chassis::{Clock, SystemClock};
@@ -203,7 +203,8 @@ impl Runtime {
             auth.spawn_refresh();
         }
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-        let backend = match meridian_chassis::db::Target::parse(config.database.url.expose_secret()) {
+        let backend = match meridian_chassis::db::Target::parse(config.database.url.expose_secret())
+        {
             Ok(meridian_chassis::db::Target::Sqlite(_)) => meridian_chassis::db::Backend::Sqlite,
             _ => meridian_chassis::db::Backend::Postgres,
         };
@@ -469,6 +470,13 @@ pub async fn serve(config: Config, service: Service, migrate_first: bool) -> any
             ..Services::default()
         },
     };
+    if let Some(control) = &services.control
+        && control.config.change_gate.enabled
+    {
+        let (address, gate) = meridian_control::api::gate::server(control.clone())?;
+        tracing::info!(%address, "change gate listening (TLS)");
+        tokio::spawn(gate);
+    }
     let (address, server) = http_server(&runtime, services, &runtime.config.http.bind.clone())?;
     tracing::info!(service = service.name(), %address, "listening");
     // Tests and orchestration read the bound address from this line.

@@ -4,6 +4,7 @@ pub mod assets;
 pub mod audits;
 pub mod changes;
 pub mod cis;
+pub mod gate;
 pub mod releases;
 
 #[cfg(test)]
@@ -69,6 +70,7 @@ meridian_chassis::routes! {
     "/v1/config-audits" => { post: audits::run_audit },
     "/v1/config-audits/{id}" => { get: audits::get_audit },
     "/v1/config-audits/{id}/discrepancies/{index}/resolve" => { post: audits::resolve_discrepancy },
+    "/v1/change-gate/decisions" => { get: gate::list_decisions },
 }
 
 /// The control service's OpenAPI document.
@@ -85,7 +87,7 @@ meridian_chassis::routes! {
         releases::create_release, releases::get_release, releases::record_test_results,
         releases::deploy_release, releases::get_baseline, releases::take_baseline,
         audits::run_audit, audits::get_audit, audits::resolve_discrepancy,
-        assets::create_asset, assets::list_assets,
+        assets::create_asset, assets::list_assets, gate::list_decisions,
     ),
     tags(
         (name = "cmdb", description = "Configuration items, relations, impact analysis"),

@@ -2123,3 +2123,347 @@ on_both_backends!(
         );
     }
 );
+
+/// The change gate on AdmissionReview fixtures (testdata/admission): the answer and the record.
+mod change_gate {
+    use super::*;
+    use actix_web::body::MessageBody as _;
+
+    fn fixture(name: &str, change: &str) -> Vec<u8> {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("src/api/testdata/admission")
+            .join(name);
+        std::fs::read_to_string(path)
+            .unwrap()
+            .replace("__CHANGE__", change)
+            .into_bytes()
+    }
+
+    /// The control service with the gate configured: break-glass group `sre-oncall`, and a
+    /// freeze window around now when `frozen`.
+    fn gate(app: &TestApp, frozen: bool) -> web::Data<Control> {
+        let mut control = app.service.clone();
+        control.config.change_gate.break_glass_groups = vec!["sre-oncall".to_owned()];
+        let now = meridian_chassis::Clock::now(&meridian_chassis::SystemClock);
+        control.config.freeze_windows = if frozen {
+            vec![crate::config::FreezeWindow {
+                name: "peak season".to_owned(),
+                start: now - chrono::Duration::hours(1),
+                end: now + chrono::Duration::hours(1),
+            }]
+        } else {
+            Vec::new()
+        };
+        web::Data::new(control)
+    }
+
+    async fn review(control: &web::Data<Control>, body: Vec<u8>) -> (StatusCode, Value) {
+        let result = crate::api::gate::admission(web::Bytes::from(body), control.clone()).await;
+        let response = match result {
+            Ok(response) => response,
+            Err(problem) => actix_web::ResponseError::error_response(&problem),
+        };
+        let status = response.status();
+        let bytes = response.into_body().try_into_bytes().unwrap();
+        (status, serde_json::from_slice(&bytes).unwrap())
+    }
+
+    /// A change in `state` whose window is open now, covering `cis`; its number.
+    async fn open_change(app: &TestApp, state: &str, cis: &[String]) -> (String, String) {
+        let now = meridian_chassis::Clock::now(&meridian_chassis::SystemClock);
+        let mut body = normal_change();
+        body["window_start"] = json!((now - chrono::Duration::hours(1)).to_rfc3339());
+        body["window_end"] = json!((now + chrono::Duration::hours(2)).to_rfc3339());
+        body["configuration_items"] = json!(cis);
+        let (status, change) = app
+            .call(Method::POST, "/v1/changes", REQUESTER, Some(body), None)
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{change}");
+        let id = change["id"].as_str().unwrap().to_owned();
+        let state = state.to_owned();
+        let target = id.clone();
+        app.db
+            .db
+            .run(move |conn| -> Result<usize, DbError> {
+                use crate::store::schema::changes;
+                use diesel::prelude::*;
+                Ok(diesel::update(changes::table.find(target))
+                    .set(changes::state.eq(state))
+                    .execute(conn)?)
+            })
+            .await
+            .unwrap();
+        (id, change["number"].as_str().unwrap().to_owned())
+    }
+
+    async fn decisions(app: &TestApp, query: &str) -> Vec<Value> {
+        let (status, page) = app
+            .call(
+                Method::GET,
+                &format!("/v1/change-gate/decisions{query}"),
+                ("cora", &["change-manager"]),
+                None,
+                None,
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{page}");
+        page["items"].as_array().unwrap().clone()
+    }
+
+    on_both_backends!(
+        an_approved_change_with_an_open_window_lets_its_workload_through_and_is_recorded_as_deployed,
+        |app| {
+            let control = gate(&app, false);
+            let (id, number) = open_change(&app, "scheduled", &[]).await;
+            let (status, answer) = review(&control, fixture("annotated-update.json", &number)).await;
+            assert_eq!(status, StatusCode::OK, "{answer}");
+            assert_eq!(answer["kind"], "AdmissionReview");
+            assert_eq!(answer["response"]["uid"], "7d2a5a4e-0001-4b8e-9b0e-000000000001");
+            assert_eq!(answer["response"]["allowed"], true, "{answer}");
+            // Asked again with the same uid: the same answer, recorded once.
+            let (_, again) = review(&control, fixture("annotated-update.json", &number)).await;
+            assert_eq!(again["response"]["allowed"], true);
+            let recorded = decisions(&app, "?allowed=true").await;
+            assert_eq!(recorded.len(), 1, "{recorded:?}");
+            assert_eq!(recorded[0]["change_id"], id.as_str());
+            assert_eq!((recorded[0]["namespace"].as_str(), recorded[0]["name"].as_str()), (Some("payments"), Some("api")));
+            let deployed: Vec<_> = app.outbox().await.into_iter().filter(|e| e.event_type == "control.change.deployed").collect();
+            assert_eq!(deployed.len(), 1);
+            let event = meridian_proto::control::v1::ChangeDeployed::decode(deployed[0].payload.as_slice()).unwrap();
+            assert_eq!((event.number.as_str(), event.operation.as_str(), event.username.as_str()), (number.as_str(), "UPDATE", "ci-bot"));
+            // The change's record holds the deployment: its decisions, and its audit trail.
+            let under = decisions(&app, &format!("?change={id}")).await;
+            assert_eq!(under.len(), 1);
+            let change_id = id.clone();
+            let trail = app
+                .db
+                .db
+                .run(move |conn| meridian_chassis::audit::list_for(conn, "change", &change_id).map_err(DbError::from))
+                .await
+                .unwrap();
+            assert!(trail.iter().any(|a| a.action == "change.deployed" && a.actor == "ci-bot"), "{trail:?}");
+            // A dry run is judged and recorded, but deploys nothing.
+            let (_, dry) = review(&control, fixture("annotated-dry-run.json", &number)).await;
+            assert_eq!(dry["response"]["allowed"], true);
+            let deployed = app.outbox().await.into_iter().filter(|e| e.event_type == "control.change.deployed").count();
+            assert_eq!(deployed, 1);
+        }
+    );
+
+    on_both_backends!(
+        without_a_covering_change_or_with_an_unapproved_one_the_gate_refuses_and_says_why,
+        |app| {
+            let control = gate(&app, false);
+            let (status, answer) = review(&control, fixture("unannotated-update.json", "")).await;
+            assert_eq!(status, StatusCode::OK);
+            assert_eq!(answer["response"]["allowed"], false);
+            assert_eq!(answer["response"]["status"]["code"], 403);
+            assert!(
+                answer["response"]["status"]["message"]
+                    .as_str()
+                    .unwrap()
+                    .contains("annotate the workload"),
+                "{answer}"
+            );
+            let (_, unknown) = review(&control, fixture("unknown-change-create.json", "")).await;
+            assert!(
+                unknown["response"]["status"]["message"]
+                    .as_str()
+                    .unwrap()
+                    .contains("CHG9999999 does not exist")
+            );
+            let (_, number) = open_change(&app, "assessed", &[]).await;
+            let mut body: Value =
+                serde_json::from_slice(&fixture("annotated-update.json", &number)).unwrap();
+            body["request"]["uid"] = json!("another-uid");
+            let (_, pending) = review(&control, serde_json::to_vec(&body).unwrap()).await;
+            assert!(
+                pending["response"]["status"]["message"]
+                    .as_str()
+                    .unwrap()
+                    .contains("is assessed, not approved"),
+                "{pending}"
+            );
+            // The workload's CI (as discovery names it) listed on an approved change covers it.
+            let ci = app.ci(json!({"ci_type": "kubernetes_workload", "name": "payments/api", "owner": "payments-team", "attributes": {"cluster": "prod", "namespace": "payments", "kind": "Deployment"}})).await;
+            open_change(&app, "approved", std::slice::from_ref(&ci)).await;
+            body["request"]["uid"] = json!("third-uid");
+            body["request"]["object"]["metadata"]["annotations"] = json!({});
+            let (_, covered) = review(&control, serde_json::to_vec(&body).unwrap()).await;
+            assert_eq!(covered["response"]["allowed"], true, "{covered}");
+            assert_eq!(decisions(&app, "?allowed=false").await.len(), 3);
+            // Not a workload: let through, recorded.
+            let (_, other) = review(&control, fixture("configmap-update.json", "")).await;
+            assert_eq!(other["response"]["allowed"], true);
+            let deployed = app
+                .outbox()
+                .await
+                .into_iter()
+                .filter(|e| e.event_type == "control.change.deployed")
+                .count();
+            assert_eq!(deployed, 1, "only the covered update is a deployment");
+        }
+    );
+
+    on_both_backends!(
+        a_freeze_refuses_even_an_approved_change_and_break_glass_passes_with_a_record,
+        |app| {
+            let control = gate(&app, true);
+            let (_, number) = open_change(&app, "scheduled", &[]).await;
+            let (_, frozen) = review(&control, fixture("annotated-update.json", &number)).await;
+            assert_eq!(frozen["response"]["allowed"], false);
+            assert!(
+                frozen["response"]["status"]["message"]
+                    .as_str()
+                    .unwrap()
+                    .contains("peak season"),
+                "{frozen}"
+            );
+            let (_, glass) = review(&control, fixture("break-glass-delete.json", "")).await;
+            assert_eq!(glass["response"]["allowed"], true, "{glass}");
+            assert!(
+                glass["response"]["warnings"][0]
+                    .as_str()
+                    .unwrap()
+                    .contains("break-glass")
+            );
+            let passes: Vec<_> = app
+                .outbox()
+                .await
+                .into_iter()
+                .filter(|e| e.event_type == "control.gate.break_glass")
+                .collect();
+            assert_eq!(passes.len(), 1);
+            let recorded = decisions(&app, "?namespace=payments").await;
+            assert!(recorded.iter().any(|d| d["break_glass"] == true
+                && d["username"] == "oncall@example.com"
+                && d["operation"] == "DELETE"));
+        }
+    );
+
+    on_both_backends!(a_malformed_review_is_a_clear_error_never_an_allow, |app| {
+        let control = gate(&app, false);
+        for (file, field) in [
+            ("malformed-api-version.json", "apiVersion"),
+            ("malformed-no-request.json", "request"),
+            ("malformed-no-uid.json", "request.uid"),
+            ("malformed-no-object.json", "request.object"),
+            ("malformed-operation.json", "request.operation"),
+            ("malformed-not-json.json", "request"),
+        ] {
+            let (status, problem) = review(&control, fixture(file, "")).await;
+            assert_eq!(status, StatusCode::BAD_REQUEST, "{file}: {problem}");
+            assert!(
+                problem.get("response").is_none(),
+                "{file}: never an AdmissionReview answer"
+            );
+            let names: Vec<&str> = problem["invalid-params"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter_map(|p| p["name"].as_str())
+                .collect();
+            assert!(
+                names.iter().any(|n| n.starts_with(field)),
+                "{file}: {problem}"
+            );
+        }
+        assert!(decisions(&app, "").await.is_empty());
+        let (status, _) = app
+            .call(Method::GET, "/v1/change-gate/decisions", READER, None, None)
+            .await;
+        assert_eq!(status, StatusCode::FORBIDDEN);
+    });
+
+    /// A self-signed certificate for `localhost` and its key, as PEM files in a temporary folder.
+    fn self_signed(
+        dir: &std::path::Path,
+    ) -> (std::path::PathBuf, std::path::PathBuf, openssl::x509::X509) {
+        use openssl::asn1::Asn1Time;
+        use openssl::ec::{EcGroup, EcKey};
+        use openssl::hash::MessageDigest;
+        use openssl::nid::Nid;
+        use openssl::pkey::PKey;
+        use openssl::x509::extension::SubjectAlternativeName;
+        use openssl::x509::{X509Builder, X509NameBuilder};
+        let key = PKey::from_ec_key(
+            EcKey::generate(&EcGroup::from_curve_name(Nid::X9_62_PRIME256V1).unwrap()).unwrap(),
+        )
+        .unwrap();
+        let mut name = X509NameBuilder::new().unwrap();
+        name.append_entry_by_text("CN", "localhost").unwrap();
+        let name = name.build();
+        let mut cert = X509Builder::new().unwrap();
+        cert.set_version(2).unwrap();
+        cert.set_subject_name(&name).unwrap();
+        cert.set_issuer_name(&name).unwrap();
+        cert.set_pubkey(&key).unwrap();
+        cert.set_not_before(&Asn1Time::days_from_now(0).unwrap())
+            .unwrap();
+        cert.set_not_after(&Asn1Time::days_from_now(1).unwrap())
+            .unwrap();
+        let san = SubjectAlternativeName::new()
+            .dns("localhost")
+            .build(&cert.x509v3_context(None, None))
+            .unwrap();
+        cert.append_extension(san).unwrap();
+        cert.sign(&key, MessageDigest::sha256()).unwrap();
+        let cert = cert.build();
+        let (cert_file, key_file) = (dir.join("tls.crt"), dir.join("tls.key"));
+        std::fs::write(&cert_file, cert.to_pem().unwrap()).unwrap();
+        std::fs::write(&key_file, key.private_key_to_pem_pkcs8().unwrap()).unwrap();
+        (cert_file, key_file, cert)
+    }
+
+    #[actix_web::test]
+    async fn the_gate_answers_the_api_server_over_tls_on_its_own_listener() {
+        let app = TestApp::new(Backend::Sqlite).await;
+        let dir = std::env::temp_dir().join(format!("meridian-gate-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let (cert_file, key_file, cert) = self_signed(&dir);
+        let mut control = app.service.clone();
+        control.config.change_gate.enabled = true;
+        control.config.change_gate.bind = "127.0.0.1:0".to_owned();
+        control.config.change_gate.tls_cert_file = cert_file.display().to_string();
+        control.config.change_gate.tls_key_file = key_file.display().to_string();
+        let (address, server) = crate::api::gate::server(control).unwrap();
+        let handle = server.handle();
+        tokio::spawn(server);
+        let body = fixture("unannotated-update.json", "");
+        let answer = tokio::task::spawn_blocking(move || {
+            use std::io::{Read, Write};
+            use openssl::ssl::{SslConnector, SslMethod};
+            let mut connector = SslConnector::builder(SslMethod::tls_client()).unwrap();
+            connector.cert_store_mut().add_cert(cert).unwrap();
+            let tcp = std::net::TcpStream::connect(address).unwrap();
+            let mut tls = connector.build().connect("localhost", tcp).unwrap();
+            write!(
+                tls,
+                "POST /v1/admission/change-gate HTTP/1.1\r\nhost: localhost\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+                body.len()
+            )
+            .unwrap();
+            tls.write_all(&body).unwrap();
+            let mut response = String::new();
+            let _ = tls.read_to_string(&mut response);
+            response
+        })
+        .await
+        .unwrap();
+        assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+        assert!(answer.contains("\"allowed\":false"), "{answer}");
+        // The API listener does not serve admission reviews.
+        let (status, _) = app
+            .call(
+                Method::POST,
+                "/v1/admission/change-gate",
+                READER,
+                Some(json!({})),
+                None,
+            )
+            .await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+        handle.stop(false).await;
+        let _ = std::fs::remove_dir_all(dir);
+    }
+}

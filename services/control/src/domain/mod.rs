@@ -3,4 +3,5 @@
 
 pub mod change;
 pub mod ci;
+pub mod gate;
 pub mod risk;

@@ -159,3 +159,24 @@ diesel::table! {
         version -> BigInt,
     }
 }
+
+diesel::table! {
+    /// The change gate's decisions.
+    gate_decisions (id) {
+        id -> Text,
+        review_uid -> Text,
+        decided_at -> Timestamp,
+        username -> Text,
+        /// JSON array.
+        groups -> Text,
+        operation -> Text,
+        kind -> Text,
+        namespace -> Text,
+        name -> Text,
+        allowed -> Bool,
+        break_glass -> Bool,
+        dry_run -> Bool,
+        change_id -> Nullable<Text>,
+        reason -> Text,
+    }
+}
