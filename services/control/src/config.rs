@@ -63,6 +63,8 @@ pub struct DiscoveryConfig {
     pub service_label: String,
     /// The owner of discovered CIs that name none.
     pub default_owner: String,
+    /// This cluster's name, on every discovered CI (`attributes.cluster`).
+    pub cluster: String,
 }
 
 /// `control.standard_templates.<name>`.

@@ -6,6 +6,7 @@
 
 pub mod api;
 pub mod config;
+pub mod discovery;
 pub mod domain;
 pub mod events;
 pub mod store;
@@ -54,3 +55,7 @@ pub fn configure(service: Control) -> impl FnOnce(&mut actix_web::web::ServiceCo
         api::configure(cfg);
     }
 }
+
+#[cfg(test)]
+#[path = "discovery_tests.rs"]
+mod discovery_tests;

@@ -281,6 +281,25 @@ impl Runtime {
             waker,
         };
         service.start_consumers(&self.bus, &self.config.bus.queue_prefix);
+        if self.config.control.discovery.enabled {
+            let (elector, control) = (self.elector.clone(), service.clone());
+            tokio::spawn(async move {
+                elector
+                    .lead("control", move || {
+                        let control = control.clone();
+                        async move {
+                            match kube::Client::try_default().await {
+                                Ok(client) => meridian_control::discovery::run(control, client).await,
+                                Err(error) => {
+                                    tracing::error!(%error, "control.discovery needs a Kubernetes configuration");
+                                    tokio::time::sleep(std::time::Duration::from_secs(30)).await;
+                                }
+                            }
+                        }
+                    })
+                    .await;
+            });
+        }
         service
     }
 

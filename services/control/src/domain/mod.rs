@@ -3,5 +3,6 @@
 
 pub mod change;
 pub mod ci;
+pub mod discovery;
 pub mod gate;
 pub mod risk;

@@ -4,6 +4,7 @@
 
 pub mod changes;
 pub mod cis;
+pub mod discovery;
 pub mod gate;
 pub mod impact;
 pub mod releases;
