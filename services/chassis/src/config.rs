@@ -382,6 +382,7 @@ mod tests {
         auth: AuthConfig,
         telemetry: TelemetryConfig,
         outbox: OutboxConfig,
+        leader_election: LeaderElectionConfig,
     }
 
     fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
@@ -394,6 +395,7 @@ mod tests {
     #[test]
     fn the_shipped_defaults_parse_and_validate() {
         let shared: Shared = load_from(&[DEFAULTS], None, env(&[])).unwrap();
+        shared.leader_election.validate().unwrap();
         shared.database.validate().unwrap();
         shared.bus.validate().unwrap();
         assert_eq!(shared.http.bind, "127.0.0.1:8080");

@@ -171,8 +171,6 @@ pub struct Runtime {
     pub auth: Authenticator,
     /// Time.
     pub clock: Arc<dyn Clock>,
-    /// Who runs singleton work (timers, discovery).
-    pub elector: Elector,
 }
 
 /// The pod's namespace and name, from the downward API (`POD_NAMESPACE`, `POD_NAME`).
@@ -202,28 +200,29 @@ impl Runtime {
                 .context("auth.jwks_url could not be fetched")?;
             auth.spawn_refresh();
         }
-        let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-        let backend = match meridian_chassis::db::Target::parse(config.database.url.expose_secret())
-        {
-            Ok(meridian_chassis::db::Target::Sqlite(_)) => meridian_chassis::db::Backend::Sqlite,
-            _ => meridian_chassis::db::Backend::Postgres,
-        };
-        let elector = Elector::from_config(
-            &config.leader_election,
-            backend,
-            &config.database.url,
-            pod(),
-            clock.clone(),
-        )
-        .await?;
         Ok(Self {
             config,
             metrics,
             bus,
             auth,
-            clock,
-            elector,
+            clock: Arc::new(SystemClock),
         })
+    }
+
+    /// Who runs singleton work (the workflow timers, discovery) for a service on `db`: made when
+    /// a service needs it, so that only those talk to the Kubernetes API server.
+    ///
+    /// # Errors
+    /// A Lease is asked for and no Kubernetes configuration can be found.
+    pub async fn elector(&self, db: &Db) -> anyhow::Result<Elector> {
+        Elector::from_config(
+            &self.config.leader_election,
+            db.backend(),
+            &self.config.database.url,
+            pod(),
+            self.clock.clone(),
+        )
+        .await
     }
 
     /// Opens `service`'s database at `url`, applies its migrations when `migrate` (before
@@ -282,8 +281,15 @@ impl Runtime {
         };
         service.start_consumers(&self.bus, &self.config.bus.queue_prefix);
         if self.config.control.discovery.enabled {
-            let (elector, control) = (self.elector.clone(), service.clone());
+            let (runtime, control) = (self.clone(), service.clone());
             tokio::spawn(async move {
+                let elector = match runtime.elector(&control.db).await {
+                    Ok(elector) => elector,
+                    Err(error) => {
+                        tracing::error!(%error, "cluster discovery cannot elect a leader; it does not run");
+                        return;
+                    }
+                };
                 elector
                     .lead("control", move || {
                         let control = control.clone();
@@ -345,7 +351,7 @@ impl Runtime {
             service.clone(),
             bindings,
         );
-        let (elector, timers) = (self.elector.clone(), service.clone());
+        let (elector, timers) = (self.elector(&service.db).await?, service.clone());
         tokio::spawn(async move {
             elector
                 .lead("workflow", move || {
