@@ -28,7 +28,12 @@ use crate::store::discovery::{self as store, Desired};
 pub struct Discovery {
     control: Control,
     pods: Arc<Mutex<HashMap<(String, String), PodPlacement>>>,
-    services: Arc<Mutex<HashMap<String, String>>>,
+    /// Business service by (CI type, CI name): a Service and its Deployment share a name.
+    services: Arc<Mutex<HashMap<(String, String), String>>>,
+    /// One recomputation of relations at a time: the watchers run concurrently, and two
+    /// recomputations from different views must not race (the later could miss a relation the
+    /// earlier's conflict rolled back).
+    relating: Arc<tokio::sync::Mutex<()>>,
 }
 
 fn attrs(row: &CiRow) -> Value {
@@ -42,6 +47,7 @@ impl Discovery {
             control,
             pods: Arc::default(),
             services: Arc::default(),
+            relating: Arc::default(),
         }
     }
 
@@ -58,9 +64,10 @@ impl Discovery {
         let name = observed.ci_name();
         {
             let mut services = self.services.lock().unwrap_or_else(PoisonError::into_inner);
+            let key = (observed.kind.ci_type().to_owned(), name.clone());
             match observed.service(&config) {
-                Some(service) => services.insert(name.clone(), service),
-                None => services.remove(&name),
+                Some(service) => services.insert(key, service),
+                None => services.remove(&key),
             };
         }
         let desired = Desired {
@@ -167,6 +174,7 @@ impl Discovery {
 
     /// Recomputes the relations discovery owns around objects of `kind` in `namespace`.
     async fn relate(&self, kind: Kind, namespace: &str) -> Result<(), DbError> {
+        let _one_at_a_time = self.relating.lock().await;
         if !kind.namespaced() {
             // A namespace or a node: every namespace's relations may change.
             let namespaces = self.namespaces().await?;
@@ -235,28 +243,27 @@ fn relate_namespace(
     cluster: &str,
     namespace: &str,
     pods: &[PodPlacement],
-    business: &HashMap<String, String>,
+    business: &HashMap<(String, String), String>,
     now: DateTime<Utc>,
 ) -> Result<(), DbError> {
     let ns_ci =
         store::find(conn, "kubernetes_namespace", namespace)?.filter(|r| r.status != "retired");
-    let business_ci =
-        |conn: &mut AnyConnection, ci_name: &str| -> Result<Option<String>, DbError> {
-            let Some(service) = business.get(ci_name) else {
-                return Ok(None);
-            };
-            Ok(store::find(conn, "service", service)?.map(|r| r.id))
+    let business_ci = |conn: &mut AnyConnection, row: &CiRow| -> Result<Option<String>, DbError> {
+        let Some(service) = business.get(&(row.ci_type.clone(), row.name.clone())) else {
+            return Ok(None);
         };
+        Ok(store::find(conn, "service", service)?.map(|r| r.id))
+    };
     let workloads = in_namespace(conn, "kubernetes_workload", cluster, namespace)?;
     let services = in_namespace(conn, "kubernetes_service", cluster, namespace)?;
     let ingresses = in_namespace(conn, "kubernetes_ingress", cluster, namespace)?;
     if let Some(ns) = &ns_ci {
-        let part_of: Vec<String> = business_ci(conn, &ns.name)?.into_iter().collect();
+        let part_of: Vec<String> = business_ci(conn, ns)?.into_iter().collect();
         store::set_relations(conn, &ns.id, "part_of", &part_of, now)?;
     }
     for row in workloads.iter().chain(&services).chain(&ingresses) {
         let mut part_of: Vec<String> = ns_ci.iter().map(|n| n.id.clone()).collect();
-        part_of.extend(business_ci(conn, &row.name)?);
+        part_of.extend(business_ci(conn, row)?);
         store::set_relations(conn, &row.id, "part_of", &part_of, now)?;
     }
     for workload in &workloads {

@@ -228,18 +228,19 @@ async fn related(control: &Control, source: &cis::CiRow, kind: &'static str) -> 
         .unwrap()
 }
 
-async fn until<F, Fut>(what: &str, check: F)
+async fn until<F, Fut>(what: &str, check: F) -> bool
 where
     F: Fn() -> Fut,
     Fut: std::future::Future<Output = bool>,
 {
     for _ in 0..100 {
         if check().await {
-            return;
+            return true;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    panic!("discovery never got to: {what}");
+    eprintln!("discovery never got to: {what}");
+    false
 }
 
 async fn seed(control: &Control, ci_type: &'static str, name: &'static str, attributes: Value) {
@@ -265,6 +266,10 @@ async fn seed(control: &Control, ci_type: &'static str, name: &'static str, attr
 
 #[actix_web::test]
 async fn the_cluster_is_watched_into_the_cmdb_with_its_relations_and_what_goes_is_retired() {
+    let _ = tracing_subscriber::fmt()
+        .with_test_writer()
+        .with_env_filter("warn")
+        .try_init();
     for backend in BACKENDS {
         let db = TestDb::new(backend, crate::store::MIGRATIONS).await;
         let control = control(&db);
@@ -281,7 +286,18 @@ async fn the_cluster_is_watched_into_the_cmdb_with_its_relations_and_what_goes_i
         let client = kube::Client::try_from(kube::Config::new(url.parse().unwrap())).unwrap();
         let task = tokio::spawn(crate::discovery::run(control.clone(), client));
 
-        until("the workload's relations", || async {
+        let diagnose = || async {
+            let w = ci(&control, "kubernetes_workload", "payments/api").await;
+            match w {
+                Some(w) => format!(
+                    "runs_on {:?} part_of {:?}",
+                    related(&control, &w, "runs_on").await,
+                    related(&control, &w, "part_of").await
+                ),
+                None => "no workload CI".to_owned(),
+            }
+        };
+        let converged = until("the workload's relations", || async {
             match ci(&control, "kubernetes_workload", "payments/api").await {
                 Some(w) => {
                     related(&control, &w, "runs_on").await == ["node-1"]
@@ -291,6 +307,12 @@ async fn the_cluster_is_watched_into_the_cmdb_with_its_relations_and_what_goes_i
             }
         })
         .await;
+        assert!(
+            converged,
+            "{backend:?}: {}: {}",
+            "the workload's relations",
+            diagnose().await
+        );
         let workload = ci(&control, "kubernetes_workload", "payments/api")
             .await
             .unwrap();
@@ -311,7 +333,7 @@ async fn the_cluster_is_watched_into_the_cmdb_with_its_relations_and_what_goes_i
         );
         let node = ci(&control, "kubernetes_node", "node-1").await.unwrap();
         assert_eq!(node.owner, "platform-team");
-        until("the service and the ingress", || async {
+        let converged = until("the service and the ingress", || async {
             let (Some(s), Some(i)) = (
                 ci(&control, "kubernetes_service", "payments/api").await,
                 ci(&control, "kubernetes_ingress", "payments/web").await,
@@ -322,6 +344,12 @@ async fn the_cluster_is_watched_into_the_cmdb_with_its_relations_and_what_goes_i
                 && related(&control, &i, "depends_on").await == ["payments/api"]
         })
         .await;
+        assert!(
+            converged,
+            "{backend:?}: {}: {}",
+            "the service and the ingress",
+            diagnose().await
+        );
         until(
             "the vanished workload retired at the first listing",
             || async {
@@ -332,6 +360,26 @@ async fn the_cluster_is_watched_into_the_cmdb_with_its_relations_and_what_goes_i
         )
         .await;
 
+        // The Service (same name as the Deployment, no service label) changes: the workload
+        // keeps its business service.
+        let service = cluster.objects.lock().unwrap()["services"][0].clone();
+        cluster
+            .events
+            .send((
+                "services".to_owned(),
+                json!({"type": "MODIFIED", "object": service}),
+            ))
+            .unwrap();
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let workload = ci(&control, "kubernetes_workload", "payments/api")
+            .await
+            .unwrap();
+        assert_eq!(
+            related(&control, &workload, "part_of").await,
+            ["payments", "payments"],
+            "{backend:?}"
+        );
+
         // Deleted while watched: retired, and its relations gone.
         let deployment = cluster.objects.lock().unwrap()["deployments"][0].clone();
         cluster
@@ -341,12 +389,18 @@ async fn the_cluster_is_watched_into_the_cmdb_with_its_relations_and_what_goes_i
                 json!({"type": "DELETED", "object": deployment}),
             ))
             .unwrap();
-        until("the deleted workload retired", || async {
+        let converged = until("the deleted workload retired", || async {
             ci(&control, "kubernetes_workload", "payments/api")
                 .await
                 .is_some_and(|c| c.status == "retired")
         })
         .await;
+        assert!(
+            converged,
+            "{backend:?}: {}: {}",
+            "the deleted workload retired",
+            diagnose().await
+        );
         let workload = ci(&control, "kubernetes_workload", "payments/api")
             .await
             .unwrap();
@@ -368,10 +422,16 @@ async fn the_cluster_is_watched_into_the_cmdb_with_its_relations_and_what_goes_i
                 json!({"type": "ADDED", "object": node2}),
             ))
             .unwrap();
-        until("the new node", || async {
+        let converged = until("the new node", || async {
             ci(&control, "kubernetes_node", "node-2").await.is_some()
         })
         .await;
+        assert!(
+            converged,
+            "{backend:?}: {}: {}",
+            "the new node",
+            diagnose().await
+        );
         task.abort();
     }
 }
