@@ -8,6 +8,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "meridian/control/v1/change.proto",
         "meridian/resolution/v1/incident.proto",
         "meridian/service_level/v1/catalogue.proto",
+        "meridian/service_level/v1/sla.proto",
         "meridian/workflow/v1/workflow.proto",
     ];
     for file in files {

@@ -128,6 +128,14 @@ pub const EVENT_TYPES: &[(&str, &str)] = &[
         "meridian.service_level.v1.ServicePublished",
     ),
     (
+        "service_level.sla.warning",
+        "meridian.service_level.v1.SlaClockEvent",
+    ),
+    (
+        "service_level.sla.breached",
+        "meridian.service_level.v1.SlaClockEvent",
+    ),
+    (
         "workflow.instance.started",
         "meridian.workflow.v1.InstanceStarted",
     ),

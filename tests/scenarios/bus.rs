@@ -164,6 +164,7 @@ fn service_published(id: &str, revision: i64) -> Envelope {
             criticality: Criticality::Critical.into(),
             status: ServiceStatus::Live.into(),
             revision,
+            ..ServicePublished::default()
         }
         .encode_to_vec(),
     }

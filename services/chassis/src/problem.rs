@@ -85,6 +85,10 @@ catalogue! {
     RECIPIENT_NOT_FOUND = ("recipient_not_found", 404, "No such recipient in the notifier's directory");
     NOTIFICATION_RULE_NOT_FOUND = ("notification_rule_not_found", 404, "No such notification rule");
     WEBHOOK_NOT_FOUND = ("webhook_not_found", 404, "No such webhook subscription or delivery");
+    SERVICE_NOT_FOUND = ("service_not_found", 404, "No such service in the catalogue");
+    CALENDAR_NOT_FOUND = ("calendar_not_found", 404, "No such business calendar");
+    AGREEMENT_NOT_FOUND = ("agreement_not_found", 404, "No such service level agreement");
+    BREACH_NOT_FOUND = ("breach_not_found", 404, "No such SLA breach");
 }
 
 /// One bad field, as in RFC 7807's own example.

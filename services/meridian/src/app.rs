@@ -22,12 +22,17 @@ use meridian_chassis::{Clock, SystemClock};
 use meridian_control::{Control, ControlConfig};
 use meridian_notifier::{Notifier, NotifierConfig};
 use meridian_resolution::{Resolution, ResolutionConfig};
+use meridian_service_level::{ServiceLevel, ServiceLevelConfig};
 use meridian_workflow::{Workflow, WorkflowConfig};
 use secrecy::ExposeSecret;
 use serde::Deserialize;
 
 /// The services this binary can run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+#[expect(
+    clippy::enum_variant_names,
+    reason = "the service-level service is named after its processes"
+)]
 pub enum Service {
     /// Incidents (later requests, problems, known errors).
     Resolution,
@@ -37,15 +42,18 @@ pub enum Service {
     Control,
     /// E-mail, chat and webhook notifications; one-click action links.
     Notifier,
+    /// The service catalogue, SLAs and their clocks, reporting.
+    ServiceLevel,
 }
 
 impl Service {
     /// Every service, in start order.
-    pub const ALL: [Self; 4] = [
+    pub const ALL: [Self; 5] = [
         Self::Resolution,
         Self::Workflow,
         Self::Control,
         Self::Notifier,
+        Self::ServiceLevel,
     ];
 
     /// The service's name.
@@ -55,6 +63,7 @@ impl Service {
             Self::Workflow => meridian_workflow::NAME,
             Self::Control => meridian_control::NAME,
             Self::Notifier => meridian_notifier::NAME,
+            Self::ServiceLevel => meridian_service_level::NAME,
         }
     }
 }
@@ -70,6 +79,8 @@ pub struct Services {
     pub control: Option<Control>,
     /// Notifications.
     pub notifier: Option<Notifier>,
+    /// Service levels.
+    pub service_level: Option<ServiceLevel>,
 }
 
 impl Services {
@@ -86,6 +97,9 @@ impl Services {
         }
         if let Some(notifier) = &self.notifier {
             dbs.push(notifier.db.clone());
+        }
+        if let Some(service_level) = &self.service_level {
+            dbs.push(service_level.db.clone());
         }
         dbs
     }
@@ -117,6 +131,8 @@ pub struct Config {
     pub control: ControlConfig,
     /// `notifier`.
     pub notifier: NotifierConfig,
+    /// `service_level`.
+    pub service_level: ServiceLevelConfig,
 }
 
 impl Config {
@@ -139,6 +155,7 @@ impl Config {
             meridian_workflow::config::DEFAULTS,
             meridian_control::config::DEFAULTS,
             meridian_notifier::config::DEFAULTS,
+            meridian_service_level::config::DEFAULTS,
         ];
         layers.extend_from_slice(extra);
         let config: Self = meridian_chassis::config::load(&layers, file)?;
@@ -154,7 +171,8 @@ impl Config {
         self.resolution.validate()?;
         self.workflow.validate()?;
         self.control.validate()?;
-        self.notifier.validate()
+        self.notifier.validate()?;
+        self.service_level.validate()
     }
 }
 
@@ -309,6 +327,30 @@ impl Runtime {
         service
     }
 
+    /// Builds the service-level service on `db`, starts its consumer and, under the leader
+    /// election, its breach scheduler.
+    ///
+    /// # Errors
+    /// A Lease is asked for and no Kubernetes configuration can be found.
+    pub async fn service_level(&self, db: Db, waker: Waker) -> anyhow::Result<ServiceLevel> {
+        let service = ServiceLevel::new(
+            db,
+            self.clock.clone(),
+            self.config.service_level.clone(),
+            waker,
+        );
+        service.start_consumers(&self.bus, &self.config.bus.queue_prefix);
+        let (elector, scheduler) = (self.elector(&service.db).await?, service.clone());
+        tokio::spawn(async move {
+            elector
+                .lead("service-level", move || {
+                    meridian_service_level::scheduler::run(scheduler.clone())
+                })
+                .await;
+        });
+        Ok(service)
+    }
+
     /// Builds the notifier on `db` and starts its consumer and its sender.
     ///
     /// # Errors
@@ -403,6 +445,9 @@ pub fn http_server(
                 if let Some(notifier) = &services.notifier {
                     meridian_notifier::configure(notifier.clone())(cfg);
                 }
+                if let Some(service_level) = &services.service_level {
+                    meridian_service_level::configure(service_level.clone())(cfg);
+                }
             })
             .route("/v1/openapi.json", web::get().to(serve_openapi))
             .default_service(web::to(meridian_chassis::problem::not_found))
@@ -429,6 +474,7 @@ pub fn openapi_json() -> String {
     doc.merge(meridian_workflow::api::openapi());
     doc.merge(meridian_control::api::openapi());
     doc.merge(meridian_notifier::api::openapi());
+    doc.merge(meridian_service_level::api::openapi());
     doc.info.title = "Meridian".to_owned();
     doc.info.version = env!("CARGO_PKG_VERSION").to_owned();
     doc.to_pretty_json().unwrap_or_else(|_| "{}".to_owned())
@@ -494,6 +540,10 @@ pub async fn serve(config: Config, service: Service, migrate_first: bool) -> any
             notifier: Some(runtime.notifier(db, waker)?),
             ..Services::default()
         },
+        Service::ServiceLevel => Services {
+            service_level: Some(runtime.service_level(db, waker).await?),
+            ..Services::default()
+        },
     };
     if let Some(control) = &services.control
         && control.config.change_gate.enabled
@@ -516,6 +566,7 @@ pub fn migrations(service: Service) -> meridian_chassis::db::Migrations {
         Service::Workflow => meridian_workflow::store::MIGRATIONS,
         Service::Control => meridian_control::store::MIGRATIONS,
         Service::Notifier => meridian_notifier::store::MIGRATIONS,
+        Service::ServiceLevel => meridian_service_level::store::MIGRATIONS,
     }
 }
 
@@ -549,6 +600,7 @@ mod tests {
             ("workflow", meridian_workflow::api::ROUTES),
             ("control", meridian_control::api::ROUTES),
             ("notifier", meridian_notifier::api::ROUTES),
+            ("service-level", meridian_service_level::api::ROUTES),
         ] {
             for route in routes {
                 if let Some(other) = seen.insert(*route, service) {

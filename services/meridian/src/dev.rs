@@ -5,9 +5,6 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
 use meridian_chassis::auth::Authenticator;
-use meridian_chassis::bus::Envelope;
-use meridian_proto::Message;
-use meridian_proto::service_level::v1::{Criticality, ServicePublished, ServiceStatus};
 use meridian_resolution::domain::incident::{Incident, NewIncident, ResolutionCode};
 use meridian_resolution::domain::priority::Level;
 use meridian_resolution::store::incidents::{self, Context};
@@ -106,6 +103,9 @@ pub async fn run(file: Option<&Path>, data: &Path, bind: &str) -> anyhow::Result
     let control = runtime.control(db, waker);
     let (db, waker) = dbs.next().context("notifier database")?;
     let notifier = runtime.notifier(db, waker)?;
+    let (db, waker) = dbs.next().context("service-level database")?;
+    let service_level = runtime.service_level(db, waker).await?;
+    seed_service_level(&service_level).await?;
     seed_directory(&notifier).await?;
     seed(&runtime, &resolution).await?;
     seed_workflow(&workflow).await?;
@@ -114,6 +114,7 @@ pub async fn run(file: Option<&Path>, data: &Path, bind: &str) -> anyhow::Result
         workflow: Some(workflow),
         control: Some(control),
         notifier: Some(notifier),
+        service_level: Some(service_level),
     };
     let (address, server) = app::http_server(&runtime, services, bind)?;
     let token = runtime.auth.mint_dev(
@@ -239,40 +240,92 @@ async fn seed_workflow(workflow: &meridian_workflow::Workflow) -> anyhow::Result
     Ok(())
 }
 
+/// The demo catalogue, an office-hours and a 24×7 calendar, and the e-mail service's SLA, once
+/// per data folder; the catalogue is published to the other services through the outbox.
+async fn seed_service_level(
+    service_level: &meridian_service_level::ServiceLevel,
+) -> anyhow::Result<()> {
+    use meridian_service_level::store::agreements::{self, AgreementRow, CalendarRow};
+    use meridian_service_level::store::catalogue::{self, ServiceRow};
+    let now = service_level.clock.now();
+    service_level
+        .db
+        .transaction(move |conn| -> anyhow::Result<()> {
+            if !catalogue::list(conn, None)?.is_empty() {
+                return Ok(());
+            }
+            let at = now.naive_utc();
+            for (id, name, criticality, outcome) in [
+                ("email", "E-mail", "critical", "Staff send and receive mail from anywhere"),
+                ("payroll", "Payroll", "high", "Staff are paid correctly and on time"),
+                ("intranet", "Intranet", "medium", "Staff find company news and documents"),
+            ] {
+                let row = ServiceRow {
+                    id: id.to_owned(),
+                    name: name.to_owned(),
+                    owner: "it-services".to_owned(),
+                    description: String::new(),
+                    outcome: outcome.to_owned(),
+                    customers: r#"["all-staff"]"#.to_owned(),
+                    depends_on: "[]".to_owned(),
+                    configuration_items: "[]".to_owned(),
+                    criticality: criticality.to_owned(),
+                    status: "live".to_owned(),
+                    request_items: "[]".to_owned(),
+                    revision: 1,
+                    created_at: at,
+                    updated_at: at,
+                };
+                catalogue::save(conn, None, &row, "system:seed", now)?;
+            }
+            let office = r#"[{"start":"08:00","end":"18:00"},{"start":"08:00","end":"18:00"},{"start":"08:00","end":"18:00"},{"start":"08:00","end":"18:00"},{"start":"08:00","end":"18:00"},null,null]"#;
+            let always = r#"[{"start":"00:00","end":"24:00"},{"start":"00:00","end":"24:00"},{"start":"00:00","end":"24:00"},{"start":"00:00","end":"24:00"},{"start":"00:00","end":"24:00"},{"start":"00:00","end":"24:00"},{"start":"00:00","end":"24:00"}]"#;
+            for (id, name, week) in [("office-hours", "Office hours (Europe/Paris)", office), ("always", "24×7", always)] {
+                agreements::save_calendar(
+                    conn,
+                    &CalendarRow {
+                        id: id.to_owned(),
+                        name: name.to_owned(),
+                        timezone: if id == "always" { "UTC" } else { "Europe/Paris" }.to_owned(),
+                        week: week.to_owned(),
+                        holidays: r#"["2026-12-25","2027-01-01"]"#.to_owned(),
+                        updated_at: at,
+                    },
+                )?;
+            }
+            agreements::save(
+                conn,
+                &AgreementRow {
+                    id: "email-sla".to_owned(),
+                    kind: "sla".to_owned(),
+                    name: "E-mail for all staff".to_owned(),
+                    service: "email".to_owned(),
+                    customer: Some("all-staff".to_owned()),
+                    group_name: None,
+                    calendar_id: "always".to_owned(),
+                    targets: r#"{"1":{"response_minutes":15,"resolution_minutes":240},"2":{"response_minutes":30,"resolution_minutes":480},"3":{"response_minutes":240,"resolution_minutes":1440},"4":{"response_minutes":480,"resolution_minutes":4320},"5":{"response_minutes":1440,"resolution_minutes":7200}}"#.to_owned(),
+                    warning_percent: 75,
+                    pause_reasons: r#"["awaiting_caller","awaiting_supplier"]"#.to_owned(),
+                    workload_limit: "500 incidents a month".to_owned(),
+                    exceptions: "Planned maintenance announced a week ahead".to_owned(),
+                    active: true,
+                    created_at: at,
+                    updated_at: at,
+                },
+            )?;
+            Ok(())
+        })
+        .await?;
+    service_level.waker.wake();
+    Ok(())
+}
+
 /// The demo organisation: a small catalogue and a few incidents, once per data folder.
 async fn seed(
     runtime: &app::Runtime,
     resolution: &meridian_resolution::Resolution,
 ) -> anyhow::Result<()> {
     let now = runtime.clock.now();
-    let catalogue = [
-        ("email", "E-mail", Criticality::Critical),
-        ("payroll", "Payroll", Criticality::High),
-        ("intranet", "Intranet", Criticality::Medium),
-    ];
-    let messages: Vec<Envelope> = catalogue
-        .iter()
-        .map(|(id, name, criticality)| Envelope {
-            id: uuid::Uuid::now_v7(),
-            event_type: "service_level.service.published".to_owned(),
-            source: "/meridian/service-level".to_owned(),
-            subject: (*id).to_owned(),
-            time: now,
-            correlation_id: None,
-            causation_id: None,
-            actor: Some("system:seed".to_owned()),
-            payload: ServicePublished {
-                id: (*id).to_owned(),
-                name: (*name).to_owned(),
-                owner: "it-services".to_owned(),
-                criticality: (*criticality).into(),
-                status: ServiceStatus::Live.into(),
-                revision: 1,
-            }
-            .encode_to_vec(),
-        })
-        .collect();
-    runtime.bus.publish(&messages).await?;
 
     let matrix = runtime.config.resolution.priority_matrix;
     resolution
