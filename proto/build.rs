@@ -9,6 +9,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "meridian/resolution/v1/incident.proto",
         "meridian/service_level/v1/catalogue.proto",
         "meridian/service_level/v1/sla.proto",
+        "meridian/relationship/v1/satisfaction.proto",
         "meridian/workflow/v1/workflow.proto",
     ];
     for file in files {

@@ -28,6 +28,14 @@ pub mod resolution {
     }
 }
 
+/// Business relationship events (relationship service).
+pub mod relationship {
+    /// Version 1.
+    pub mod v1 {
+        include!(concat!(env!("OUT_DIR"), "/meridian.relationship.v1.rs"));
+    }
+}
+
 /// Service catalogue events (service-level service).
 pub mod service_level {
     /// Version 1.
@@ -134,6 +142,14 @@ pub const EVENT_TYPES: &[(&str, &str)] = &[
     (
         "service_level.sla.breached",
         "meridian.service_level.v1.SlaClockEvent",
+    ),
+    (
+        "service_level.capacity.threshold_crossed",
+        "meridian.service_level.v1.CapacityThresholdCrossed",
+    ),
+    (
+        "relationship.satisfaction.recorded",
+        "meridian.relationship.v1.SatisfactionRecorded",
     ),
     (
         "workflow.instance.started",

@@ -71,6 +71,115 @@ fn incident(envelope: &Envelope) -> Result<Option<Incident>, HandleError> {
         .ok_or_else(|| HandleError::Malformed(format!("{}: no incident", envelope.event_type)))
 }
 
+/// What reporting keeps of other services' events.
+enum ReadModel {
+    Change(crate::store::operations::ChangeRow),
+    ChangeState { id: String, state: String },
+    Satisfaction(crate::store::operations::SatisfactionRow),
+}
+
+/// Decodes a change (control) or satisfaction (relationship) event; `None` for another type.
+fn read_model(envelope: &Envelope) -> Result<Option<ReadModel>, HandleError> {
+    use crate::store::operations::{ChangeRow, SatisfactionRow};
+    use meridian_proto::control::v1::{ChangeStateChanged, ChangeSubmitted};
+    use meridian_proto::relationship::v1::SatisfactionRecorded;
+    let at = envelope.time.naive_utc();
+    let bad = |e: meridian_proto::DecodeError| {
+        HandleError::Malformed(format!("{}: {e}", envelope.event_type))
+    };
+    Ok(Some(match envelope.event_type.as_str() {
+        "control.change.submitted" => {
+            let m = ChangeSubmitted::decode(envelope.payload.as_slice()).map_err(bad)?;
+            ReadModel::Change(ChangeRow {
+                id: m.id,
+                number: m.number,
+                configuration_items: serde_json::to_string(&m.configuration_items)
+                    .unwrap_or_default(),
+                state: "submitted".to_owned(),
+                submitted_at: at,
+                updated_at: at,
+            })
+        }
+        "control.change.state_changed" => {
+            let m = ChangeStateChanged::decode(envelope.payload.as_slice()).map_err(bad)?;
+            ReadModel::ChangeState {
+                id: m.id,
+                state: m.to,
+            }
+        }
+        "relationship.satisfaction.recorded" => {
+            let m = SatisfactionRecorded::decode(envelope.payload.as_slice()).map_err(bad)?;
+            if !(1..=5).contains(&m.score) || m.service.is_empty() || m.response_id.is_empty() {
+                return Err(HandleError::Malformed(
+                    "a score is 1 to 5, for a service, with a response id".to_owned(),
+                ));
+            }
+            ReadModel::Satisfaction(SatisfactionRow {
+                id: m.response_id,
+                service: m.service,
+                customer: m.customer,
+                score: m.score,
+                at,
+            })
+        }
+        _ => return Ok(None),
+    }))
+}
+
+fn keep(
+    conn: &mut meridian_chassis::db::AnyConnection,
+    model: &ReadModel,
+    at: chrono::NaiveDateTime,
+) -> Result<(), DbError> {
+    use crate::store::operations;
+    match model {
+        ReadModel::Change(row) => operations::save_change(conn, row)?,
+        ReadModel::ChangeState { id, state } => operations::change_state(conn, id, state, at)?,
+        ReadModel::Satisfaction(row) => operations::add_satisfaction(conn, row)?,
+    }
+    Ok(())
+}
+
+/// A major incident is an outage of its service until it is resolved (8.7.1).
+fn outages(
+    conn: &mut meridian_chassis::db::AnyConnection,
+    row: &TicketEventRow,
+) -> Result<(), DbError> {
+    use crate::store::operations::{self, OutageRow};
+    let open = operations::outage_of_ticket(conn, &row.ticket_id)?;
+    let down = row.major && !matches!(row.state.as_str(), "resolved" | "closed" | "cancelled");
+    match (open, down) {
+        (None, true) if row.event_type == "resolution.incident.major_declared" => {
+            operations::save_outage(
+                conn,
+                &OutageRow {
+                    id: uuid::Uuid::now_v7().to_string(),
+                    service: row.service.clone(),
+                    started_at: row.at,
+                    ended_at: None,
+                    planned: false,
+                    source: "major_incident".to_owned(),
+                    ticket_id: Some(row.ticket_id.clone()),
+                    description: format!("major incident {}", row.number),
+                    investigation: None,
+                    recorded_by: "system:resolution".to_owned(),
+                },
+            )?;
+        }
+        (Some(outage), false) => {
+            operations::save_outage(
+                conn,
+                &OutageRow {
+                    ended_at: Some(row.at),
+                    ..outage
+                },
+            )?;
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
 /// Applies one message.
 ///
 /// # Errors
@@ -78,7 +187,21 @@ fn incident(envelope: &Envelope) -> Result<Option<Incident>, HandleError> {
 /// when the database fails.
 pub async fn apply(svc: &ServiceLevel, envelope: Envelope) -> Result<(), HandleError> {
     let Some(incident) = incident(&envelope)? else {
-        return Ok(());
+        let Some(model) = read_model(&envelope)? else {
+            return Ok(());
+        };
+        let now = svc.clock.now();
+        let (message_id, at) = (envelope.id.to_string(), envelope.time.naive_utc());
+        return svc
+            .db
+            .transaction(move |conn| -> Result<(), DbError> {
+                if inbox::claim(conn, CONSUMER, &message_id, now)? {
+                    keep(conn, &model, at)?;
+                }
+                Ok(())
+            })
+            .await
+            .map_err(|e| HandleError::Transient(e.to_string()));
     };
     if incident.id.is_empty() {
         return Err(HandleError::Malformed(
@@ -114,6 +237,7 @@ pub async fn apply(svc: &ServiceLevel, envelope: Envelope) -> Result<(), HandleE
             }
             if clocks::add_event(conn, &row)? {
                 clocks::recompute(conn, &row.ticket_id, now)?;
+                outages(conn, &row)?;
             }
             Ok(())
         })
@@ -128,7 +252,12 @@ pub async fn apply(svc: &ServiceLevel, envelope: Envelope) -> Result<(), HandleE
 pub fn start(bus: &Bus, queue_prefix: &str, svc: ServiceLevel) {
     let subscription = Subscription {
         queue: format!("{queue_prefix}service-level"),
-        bindings: vec!["resolution.incident.*".to_owned()],
+        bindings: vec![
+            "resolution.incident.*".to_owned(),
+            "control.change.submitted".to_owned(),
+            "control.change.state_changed".to_owned(),
+            "relationship.satisfaction.recorded".to_owned(),
+        ],
     };
     let svc = Arc::new(svc);
     bus.consume(

@@ -3,6 +3,8 @@
 pub mod agreements;
 pub mod catalogue;
 pub mod clocks;
+pub mod operations;
+pub mod reports;
 
 #[cfg(test)]
 mod tests;
@@ -29,6 +31,20 @@ meridian_chassis::routes! {
     "/v1/sla-clocks" => { get: clocks::list_clocks },
     "/v1/breaches" => { get: clocks::list_breaches },
     "/v1/breaches/{id}/investigation" => { put: clocks::investigate_breach },
+    "/v1/services/{id}/availability-target" => { put: operations::put_target },
+    "/v1/services/{id}/availability" => { get: operations::get_availability },
+    "/v1/outages" => { post: operations::create_outage },
+    "/v1/outages/{id}" => { put: operations::put_outage },
+    "/v1/continuity-plans" => { get: operations::list_plans, post: operations::create_plan },
+    "/v1/continuity-plans/{id}/tests" => { post: operations::test_plan },
+    "/v1/continuity-plans/{id}/invocations" => { post: operations::invoke_plan },
+    "/v1/capacity-plans" => { post: operations::create_capacity },
+    "/v1/measurements" => { post: operations::post_measurements },
+    "/v1/measurements/prometheus" => { post: operations::post_prometheus },
+    "/v1/demand-forecasts" => { put: operations::put_forecast },
+    "/v1/budgets/{service}/{period}" => { get: operations::get_budget, put: operations::put_budget },
+    "/v1/costs" => { post: operations::post_cost },
+    "/v1/reports/services/{id}" => { get: reports::service_report },
 }
 
 /// The service-level service's OpenAPI document.
@@ -40,10 +56,20 @@ meridian_chassis::routes! {
         agreements::list_calendars, agreements::get_calendar, agreements::put_calendar,
         agreements::list_agreements, agreements::create_agreement, agreements::get_agreement, agreements::put_agreement,
         clocks::list_clocks, clocks::list_breaches, clocks::investigate_breach,
+        operations::put_target, operations::get_availability, operations::create_outage, operations::put_outage,
+        operations::list_plans, operations::create_plan, operations::test_plan, operations::invoke_plan,
+        operations::create_capacity, operations::post_measurements, operations::post_prometheus,
+        operations::put_forecast, operations::get_budget, operations::put_budget, operations::post_cost,
+        reports::service_report,
     ),
     tags(
         (name = "catalogue", description = "The service catalogue"),
         (name = "service-levels", description = "SLAs, OLAs, calendars, clocks and breaches"),
+        (name = "availability", description = "Availability targets and outages (8.7.1)"),
+        (name = "continuity", description = "Continuity plans, tests and invocations (8.7.2)"),
+        (name = "capacity", description = "Capacity plans, measurements, demand forecasts (8.4.1, 8.4.2)"),
+        (name = "budgeting", description = "Budgets and costs (8.4.3)"),
+        (name = "reporting", description = "Service reports (9.1, 9.4)"),
     )
 )]
 pub struct ApiDoc;

@@ -615,3 +615,543 @@ on_both_backends!(
         assert_ne!(status, StatusCode::OK);
     }
 );
+
+impl TestApp {
+    async fn deliver(&self, event_type: &str, payload: Vec<u8>, at: DateTime<Utc>) {
+        let envelope = Envelope {
+            id: uuid::Uuid::now_v7(),
+            event_type: event_type.to_owned(),
+            source: "/meridian/test".to_owned(),
+            subject: "x".to_owned(),
+            time: at,
+            correlation_id: None,
+            causation_id: None,
+            actor: None,
+            payload,
+        };
+        crate::events::apply(&self.svc, envelope).await.unwrap();
+    }
+}
+
+on_both_backends!(
+    availability_counts_unplanned_outages_including_major_incidents_against_the_target,
+    |app| {
+        app.setup().await;
+        let (status, body) = app
+            .call(
+                Method::PUT,
+                "/v1/services/email/availability-target",
+                MANAGER,
+                Some(json!({"target_percent": 99.5})),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        let (status, body) = app
+            .call(
+                Method::PUT,
+                "/v1/services/email/availability-target",
+                MANAGER,
+                Some(json!({"target_percent": 101})),
+            )
+            .await;
+        assert_eq!(
+            (status, body["invalid-params"][0]["name"].as_str()),
+            (StatusCode::BAD_REQUEST, Some("target_percent"))
+        );
+        // Planned maintenance 02:00-04:00 on the 25th; a major incident 10:00-11:00.
+        let (status, planned) = app
+        .call(Method::POST, "/v1/outages", MANAGER, Some(json!({"service": "email", "started_at": "2026-11-25T02:00:00Z", "ended_at": "2026-11-25T04:00:00Z", "planned": true, "description": "Mail server upgrade"})))
+        .await;
+        assert_eq!(status, StatusCode::CREATED, "{planned}");
+        let major_at = DateTime::parse_from_rfc3339("2026-11-25T10:00:00Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        let major = |state: IncidentState, at: DateTime<Utc>| Incident {
+            id: "inc-9".to_owned(),
+            number: "INC0000009".to_owned(),
+            service: "email".to_owned(),
+            priority: 1,
+            state: state.into(),
+            major: true,
+            updated_at: Some(Timestamp {
+                unix_micros: at.timestamp_micros(),
+            }),
+            ..Incident::default()
+        };
+        app.deliver(
+            "resolution.incident.major_declared",
+            meridian_proto::resolution::v1::IncidentMajorDeclared {
+                incident: Some(major(IncidentState::InProgress, major_at)),
+                ..Default::default()
+            }
+            .encode_to_vec(),
+            major_at,
+        )
+        .await;
+        let resolved_at = major_at + Duration::hours(1);
+        app.deliver(
+            "resolution.incident.resolved",
+            meridian_proto::resolution::v1::IncidentResolved {
+                incident: Some(major(IncidentState::Resolved, resolved_at)),
+                ..Default::default()
+            }
+            .encode_to_vec(),
+            resolved_at,
+        )
+        .await;
+        let (status, a) = app
+            .call(
+                Method::GET,
+                "/v1/services/email/availability?from=2026-11-25T00:00:00Z&to=2026-11-26T00:00:00Z",
+                AGENT,
+                None,
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{a}");
+        assert_eq!(
+            (
+                a["planned_minutes"].as_i64(),
+                a["unplanned_minutes"].as_i64()
+            ),
+            (Some(120), Some(60)),
+            "{a}"
+        );
+        assert_eq!(a["met"], false, "{a}");
+        let outages = a["outages"].as_array().unwrap();
+        let from_major = outages
+            .iter()
+            .find(|o| o["source"] == "major_incident")
+            .unwrap();
+        assert_eq!(
+            (
+                from_major["ended_at"].as_str(),
+                from_major["needs_investigation"].as_bool()
+            ),
+            (Some("2026-11-25T11:00:00Z"), Some(true))
+        );
+        // Investigated.
+        let id = from_major["id"].as_str().unwrap();
+        let (status, body) = app
+        .call(Method::PUT, &format!("/v1/outages/{id}"), MANAGER, Some(json!({"service": "email", "started_at": "2026-11-25T10:00:00Z", "ended_at": "2026-11-25T11:00:00Z", "description": "major incident INC0000009", "investigation": "A certificate expired on the relay"})))
+        .await;
+        assert_eq!(
+            (
+                status,
+                body["needs_investigation"].as_bool(),
+                body["source"].as_str()
+            ),
+            (StatusCode::OK, Some(false), Some("major_incident")),
+            "{body}"
+        );
+        let (status, body) = app
+        .call(Method::POST, "/v1/outages", MANAGER, Some(json!({"service": "email", "started_at": "2026-11-25T04:00:00Z", "ended_at": "2026-11-25T03:00:00Z", "description": ""})))
+        .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        let names: Vec<&str> = body["invalid-params"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|p| p["name"].as_str())
+            .collect();
+        assert_eq!(names, ["description", "ended_at"]);
+    }
+);
+
+on_both_backends!(
+    continuity_plans_are_flagged_until_tested_within_their_interval,
+    |app| {
+        app.setup().await;
+        let (status, plan) = app
+        .call(Method::POST, "/v1/continuity-plans", MANAGER, Some(json!({"service": "email", "name": "Mail site failover", "strategy": "Fail over to the second site", "rto_minutes": 240, "rpo_minutes": 15, "test_interval_days": 180, "owner": "it-services"})))
+        .await;
+        assert_eq!(status, StatusCode::CREATED, "{plan}");
+        assert_eq!(plan["test_overdue"], true, "never tested");
+        let id = plan["id"].as_str().unwrap();
+        let (_, overdue) = app
+            .call(
+                Method::GET,
+                "/v1/continuity-plans?overdue=true",
+                AGENT,
+                None,
+            )
+            .await;
+        assert_eq!(overdue.as_array().unwrap().len(), 1);
+        let (status, body) = app
+            .call(
+                Method::POST,
+                &format!("/v1/continuity-plans/{id}/tests"),
+                MANAGER,
+                Some(json!({"at": "2026-11-20T10:00:00Z", "scenario": "", "result": "great"})),
+            )
+            .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        let names: Vec<&str> = body["invalid-params"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|p| p["name"].as_str())
+            .collect();
+        assert_eq!(names, ["scenario", "result"]);
+        let (status, tested) = app
+        .call(Method::POST, &format!("/v1/continuity-plans/{id}/tests"), MANAGER, Some(json!({"at": "2026-11-20T10:00:00Z", "scenario": "Primary site power loss", "result": "passed", "notes": "Failover in 35 minutes"})))
+        .await;
+        assert_eq!(
+            (
+                status,
+                tested["test_overdue"].as_bool(),
+                tested["last_tested"].as_str()
+            ),
+            (StatusCode::CREATED, Some(false), Some("2026-11-20")),
+            "{tested}"
+        );
+        let (status, invoked) = app
+        .call(Method::POST, &format!("/v1/continuity-plans/{id}/invocations"), MANAGER, Some(json!({"at": "2026-11-25T10:00:00Z", "scenario": "Flood in the primary data centre", "result": "recovered"})))
+        .await;
+        assert_eq!(
+            (status, invoked["record"].as_array().unwrap().len()),
+            (StatusCode::CREATED, 2)
+        );
+        // 181 days later, overdue again.
+        app.clock.advance(Duration::days(181));
+        let (_, overdue) = app
+            .call(
+                Method::GET,
+                "/v1/continuity-plans?overdue=true&service=email",
+                AGENT,
+                None,
+            )
+            .await;
+        assert_eq!(overdue.as_array().unwrap().len(), 1);
+    }
+);
+
+on_both_backends!(
+    capacity_measurements_over_rest_and_prometheus_raise_threshold_events,
+    |app| {
+        app.setup().await;
+        let (status, body) = app
+        .call(Method::POST, "/v1/capacity-plans", MANAGER, Some(json!({"service": "email", "name": "Mail storage", "technical": "2 TB", "financial": "4000 EUR a year", "owner": "it",
+            "thresholds": [{"metric": "storage_used_percent", "warning": 75, "critical": 90}]})))
+        .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        let (status, body) = app
+            .call(
+                Method::POST,
+                "/v1/measurements",
+                MANAGER,
+                Some(
+                    json!([{"service": "email", "metric": "storage_used_percent", "value": 80.5}]),
+                ),
+            )
+            .await;
+        assert_eq!(
+            (status, body["thresholds"][0]["level"].as_str()),
+            (StatusCode::CREATED, Some("warning")),
+            "{body}"
+        );
+        let (status, bytes, _) = app
+            .raw(
+                Method::POST,
+                "/v1/measurements",
+                MANAGER,
+                Some(json!([{"service": "nope", "metric": "m", "value": 1}])),
+            )
+            .await;
+        assert_eq!(
+            status,
+            StatusCode::BAD_REQUEST,
+            "{}",
+            String::from_utf8_lossy(&bytes)
+        );
+        let app_service = app.service().await;
+        let token = app
+            .auth
+            .mint_dev(
+                "sally",
+                &["service-level-manager".to_owned()],
+                meridian_chassis::SystemClock.now(),
+                chrono::Duration::minutes(5),
+            )
+            .unwrap();
+        let post = |body: &'static str| {
+            atest::TestRequest::post()
+                .uri("/v1/measurements/prometheus")
+                .insert_header(("Authorization", format!("Bearer {token}")))
+                .insert_header(("content-type", "text/plain"))
+                .set_payload(body)
+                .to_request()
+        };
+        let response = app_service.call(post("# TYPE storage_used_percent gauge\nstorage_used_percent{service=\"email\"} 93\nqueue_depth{service=\"email\"} 4\n")).await.unwrap();
+        assert_eq!(response.status(), StatusCode::CREATED);
+        let body: Value = serde_json::from_slice(&atest::read_body(response).await).unwrap();
+        assert_eq!(
+            (
+                body["recorded"].as_i64(),
+                body["thresholds"][0]["level"].as_str()
+            ),
+            (Some(2), Some("critical")),
+            "{body}"
+        );
+        let response = app_service
+            .call(post("storage_used_percent{service=email} 93"))
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+        let body: Value = serde_json::from_slice(&atest::read_body(response).await).unwrap();
+        assert!(
+            body["invalid-params"][0]["reason"]
+                .as_str()
+                .unwrap()
+                .contains("line 1"),
+            "{body}"
+        );
+        let response = app_service
+            .call(post("storage_used_percent 93"))
+            .await
+            .unwrap();
+        assert_eq!(
+            response.status(),
+            StatusCode::BAD_REQUEST,
+            "a sample without a service label"
+        );
+        let crossed: Vec<_> = app
+            .outbox()
+            .await
+            .into_iter()
+            .filter(|e| e.event_type == "service_level.capacity.threshold_crossed")
+            .collect();
+        assert_eq!(crossed.len(), 2);
+        let (status, body) = app.call(Method::PUT, "/v1/demand-forecasts", MANAGER, Some(json!({"service": "email", "period": "2027-01", "metric": "mailboxes", "expected": 1250}))).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        let (status, body) = app.call(Method::PUT, "/v1/demand-forecasts", MANAGER, Some(json!({"service": "email", "period": "2027-13", "metric": "mailboxes", "expected": -1}))).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        let names: Vec<&str> = body["invalid-params"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|p| p["name"].as_str())
+            .collect();
+        assert_eq!(names, ["period", "expected"]);
+    }
+);
+
+on_both_backends!(budgets_and_costs_are_reported_against_each_other, |app| {
+    app.setup().await;
+    let (status, body) = app.call(Method::POST, "/v1/costs", MANAGER, Some(json!({"service": "email", "period": "2026", "amount": 100, "category": "licences", "incurred_on": "2026-03-01"}))).await;
+    assert_eq!(
+        (status, body["invalid-params"][0]["name"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("period")),
+        "no budget yet: {body}"
+    );
+    let (status, body) = app
+        .call(
+            Method::PUT,
+            "/v1/budgets/email/2026",
+            MANAGER,
+            Some(json!({"amount": 50000, "currency": "eur"})),
+        )
+        .await;
+    assert_eq!(
+        (status, body["invalid-params"][0]["name"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("currency"))
+    );
+    let (status, _) = app
+        .call(
+            Method::PUT,
+            "/v1/budgets/email/2026",
+            MANAGER,
+            Some(json!({"amount": 50000, "currency": "EUR"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    for (amount, category) in [
+        (12000.0, "licences"),
+        (30000.5, "staff"),
+        (9000.0, "licences"),
+    ] {
+        let (status, body) = app.call(Method::POST, "/v1/costs", MANAGER, Some(json!({"service": "email", "period": "2026", "amount": amount, "category": category, "incurred_on": "2026-06-01"}))).await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+    }
+    let (status, report) = app
+        .call(Method::GET, "/v1/budgets/email/2026", AGENT, None)
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        (
+            report["spent"].as_f64(),
+            report["remaining"].as_f64(),
+            report["percent_used"].as_f64()
+        ),
+        (Some(51000.5), Some(-1000.5), Some(102.0)),
+        "{report}"
+    );
+    assert_eq!(report["by_category"]["licences"].as_f64(), Some(21000.0));
+});
+
+on_both_backends!(
+    the_service_report_holds_known_data_as_json_csv_and_html,
+    |app| {
+        let sla = app.setup().await;
+        let (status, _) = app
+        .call(Method::PUT, "/v1/services/email", MANAGER, Some(json!({"name": "E-mail", "owner": "it", "criticality": "critical", "status": "live", "configuration_items": ["ci-mx"]})))
+        .await;
+        assert_eq!(status, StatusCode::OK);
+        // One incident resolved in time (P3, 8 h), one late.
+        let t0 = start();
+        app.incident_event("resolution.incident.created", IncidentState::New, 3, "", t0)
+            .await;
+        app.clock.advance(Duration::hours(2));
+        app.incident_event(
+            "resolution.incident.state_changed",
+            IncidentState::InProgress,
+            3,
+            "",
+            t0 + Duration::hours(2),
+        )
+        .await;
+        app.clock.advance(Duration::hours(1));
+        app.incident_event(
+            "resolution.incident.resolved",
+            IncidentState::Resolved,
+            3,
+            "",
+            t0 + Duration::hours(3),
+        )
+        .await;
+        // A change touching the service's CI, a change elsewhere, two satisfaction scores.
+        for (id, ci) in [("c1", "ci-mx"), ("c2", "ci-other")] {
+            app.deliver(
+                "control.change.submitted",
+                meridian_proto::control::v1::ChangeSubmitted {
+                    id: id.to_owned(),
+                    number: id.to_uppercase(),
+                    configuration_items: vec![ci.to_owned()],
+                    ..Default::default()
+                }
+                .encode_to_vec(),
+                t0,
+            )
+            .await;
+        }
+        for (id, score) in [("r1", 5), ("r2", 4)] {
+            app.deliver(
+                "relationship.satisfaction.recorded",
+                meridian_proto::relationship::v1::SatisfactionRecorded {
+                    response_id: id.to_owned(),
+                    service: "email".to_owned(),
+                    customer: "all-staff".to_owned(),
+                    score,
+                    ..Default::default()
+                }
+                .encode_to_vec(),
+                t0,
+            )
+            .await;
+        }
+        let query = "from=2026-11-26T00:00:00Z&to=2026-11-27T00:00:00Z";
+        let (status, report) = app
+            .call(
+                Method::GET,
+                &format!("/v1/reports/services/email?{query}"),
+                AGENT,
+                None,
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{report}");
+        assert_eq!(report["incidents"], 1);
+        assert_eq!(report["incidents_by_priority"]["P3"], 1);
+        assert_eq!(report["incidents_by_week"]["2026-W48"], 1);
+        let resolution = report["attainment"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|a| a["metric"] == "resolution")
+            .unwrap()
+            .clone();
+        assert_eq!(
+            (
+                resolution["agreement_id"].as_str(),
+                resolution["met"].as_i64(),
+                resolution["percent"].as_f64()
+            ),
+            (Some(sla.as_str()), Some(1), Some(100.0)),
+            "{report}"
+        );
+        let response = report["attainment"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|a| a["metric"] == "response")
+            .unwrap()
+            .clone();
+        assert_eq!(
+            (response["breached"].as_i64(), response["percent"].as_f64()),
+            (Some(1), Some(0.0)),
+            "2 h to respond against 1 h: {report}"
+        );
+        assert_eq!(report["changes"], 1);
+        assert_eq!(
+            (
+                report["satisfaction_responses"].as_i64(),
+                report["satisfaction_average"].as_f64()
+            ),
+            (Some(2), Some(4.5))
+        );
+        assert_eq!(report["availability"]["percent"], 100.0);
+        let (status, bytes, content_type) = app
+            .raw(
+                Method::GET,
+                &format!("/v1/reports/services/email?{query}&format=csv"),
+                AGENT,
+                None,
+            )
+            .await;
+        assert_eq!(
+            (status, content_type.as_str()),
+            (StatusCode::OK, "text/csv; charset=utf-8")
+        );
+        let csv = String::from_utf8(bytes).unwrap();
+        assert!(
+            csv.contains("incidents,total,1") && csv.contains("satisfaction,average,4.5"),
+            "{csv}"
+        );
+        let (status, bytes, content_type) = app
+            .raw(
+                Method::GET,
+                &format!("/v1/reports/services/email?{query}&format=html"),
+                AGENT,
+                None,
+            )
+            .await;
+        assert_eq!(
+            (status, content_type.as_str()),
+            (StatusCode::OK, "text/html; charset=utf-8")
+        );
+        let html = String::from_utf8(bytes).unwrap();
+        assert!(
+            html.contains("<svg")
+                && html.contains("Service report: E-mail")
+                && html.contains("4.5 / 5"),
+            "{html}"
+        );
+        let (status, body) = app
+            .call(
+                Method::GET,
+                "/v1/reports/services/email?format=pdf",
+                AGENT,
+                None,
+            )
+            .await;
+        assert_eq!(
+            (status, body["invalid-params"][0]["name"].as_str()),
+            (StatusCode::BAD_REQUEST, Some("format"))
+        );
+        let (status, body) = app
+            .call(Method::GET, "/v1/reports/services/nope", AGENT, None)
+            .await;
+        assert_eq!(
+            (status, body["code"].as_str()),
+            (StatusCode::NOT_FOUND, Some("service_not_found"))
+        );
+    }
+);

@@ -550,3 +550,57 @@ pub fn open_tickets(conn: &mut AnyConnection, service: &str) -> QueryResult<Vec<
     }
     Ok(open)
 }
+
+/// The clocks of `service` that stopped in `[from, to)` (met or breached there).
+///
+/// # Errors
+/// A query failing.
+pub fn stopped_between(
+    conn: &mut AnyConnection,
+    service: &str,
+    from: NaiveDateTime,
+    to: NaiveDateTime,
+) -> QueryResult<Vec<ClockRow>> {
+    sl_clocks::table
+        .filter(sl_clocks::service.eq(service))
+        .filter(sl_clocks::stopped_at.ge(from))
+        .filter(sl_clocks::stopped_at.lt(to))
+        .select(ClockRow::as_select())
+        .order(sl_clocks::id)
+        .load(conn)
+}
+
+/// The clocks of `service` still open and already breached.
+///
+/// # Errors
+/// A query failing.
+pub fn open_breached(conn: &mut AnyConnection, service: &str) -> QueryResult<Vec<ClockRow>> {
+    sl_clocks::table
+        .filter(sl_clocks::service.eq(service))
+        .filter(sl_clocks::stopped_at.is_null())
+        .filter(sl_clocks::breached.eq(true))
+        .select(ClockRow::as_select())
+        .order(sl_clocks::id)
+        .load(conn)
+}
+
+/// The events of `service`'s tickets of `event_type` in `[from, to)`.
+///
+/// # Errors
+/// A query failing.
+pub fn events_between(
+    conn: &mut AnyConnection,
+    service: &str,
+    event_type: &str,
+    from: NaiveDateTime,
+    to: NaiveDateTime,
+) -> QueryResult<Vec<TicketEventRow>> {
+    sl_ticket_events::table
+        .filter(sl_ticket_events::service.eq(service))
+        .filter(sl_ticket_events::event_type.eq(event_type))
+        .filter(sl_ticket_events::at.ge(from))
+        .filter(sl_ticket_events::at.lt(to))
+        .order(sl_ticket_events::at)
+        .select(TicketEventRow::as_select())
+        .load(conn)
+}

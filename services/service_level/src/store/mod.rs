@@ -3,6 +3,7 @@
 pub mod agreements;
 pub mod catalogue;
 pub mod clocks;
+pub mod operations;
 pub mod schema;
 
 /// The service-level service's migrations for both backends.

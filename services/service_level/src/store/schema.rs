@@ -130,3 +130,144 @@ diesel::allow_tables_to_appear_in_same_query!(
     sl_clocks,
     sl_breaches,
 );
+
+diesel::table! {
+    /// Availability targets.
+    sl_availability_targets (service) {
+        service -> Text,
+        target_percent -> Double,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    /// Outages.
+    sl_outages (id) {
+        id -> Text,
+        service -> Text,
+        started_at -> Timestamp,
+        ended_at -> Nullable<Timestamp>,
+        planned -> Bool,
+        source -> Text,
+        ticket_id -> Nullable<Text>,
+        description -> Text,
+        investigation -> Nullable<Text>,
+        recorded_by -> Text,
+    }
+}
+
+diesel::table! {
+    /// Continuity plans.
+    sl_continuity_plans (id) {
+        id -> Text,
+        service -> Text,
+        name -> Text,
+        strategy -> Text,
+        rto_minutes -> Integer,
+        rpo_minutes -> Integer,
+        test_interval_days -> Integer,
+        owner -> Text,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    /// Tests and invocations of continuity plans.
+    sl_continuity_events (id) {
+        id -> Text,
+        plan_id -> Text,
+        kind -> Text,
+        at -> Timestamp,
+        scenario -> Text,
+        result -> Text,
+        notes -> Text,
+        recorded_by -> Text,
+    }
+}
+
+diesel::table! {
+    /// Capacity plans.
+    sl_capacity_plans (id) {
+        id -> Text,
+        service -> Text,
+        name -> Text,
+        human -> Text,
+        technical -> Text,
+        financial -> Text,
+        /// JSON array of {metric, warning, critical}.
+        thresholds -> Text,
+        owner -> Text,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    /// Utilisation measurements.
+    sl_measurements (id) {
+        id -> Text,
+        service -> Text,
+        metric -> Text,
+        value -> Double,
+        at -> Timestamp,
+        source -> Text,
+    }
+}
+
+diesel::table! {
+    /// Demand forecasts.
+    sl_forecasts (id) {
+        id -> Text,
+        service -> Text,
+        period -> Text,
+        metric -> Text,
+        expected -> Double,
+        notes -> Text,
+    }
+}
+
+diesel::table! {
+    /// Budgets.
+    sl_budgets (service, period) {
+        service -> Text,
+        period -> Text,
+        amount -> Double,
+        currency -> Text,
+    }
+}
+
+diesel::table! {
+    /// Costs.
+    sl_costs (id) {
+        id -> Text,
+        service -> Text,
+        period -> Text,
+        amount -> Double,
+        category -> Text,
+        description -> Text,
+        incurred_on -> Date,
+        recorded_by -> Text,
+    }
+}
+
+diesel::table! {
+    /// Changes, as reporting needs them (from control's events).
+    sl_changes (id) {
+        id -> Text,
+        number -> Text,
+        configuration_items -> Text,
+        state -> Text,
+        submitted_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    /// Satisfaction scores (from relationship's events).
+    sl_satisfaction (id) {
+        id -> Text,
+        service -> Text,
+        customer -> Text,
+        score -> Integer,
+        at -> Timestamp,
+    }
+}

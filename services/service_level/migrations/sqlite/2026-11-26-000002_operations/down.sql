@@ -1,0 +1,11 @@
+DROP TABLE sl_satisfaction;
+DROP TABLE sl_changes;
+DROP TABLE sl_costs;
+DROP TABLE sl_budgets;
+DROP TABLE sl_forecasts;
+DROP TABLE sl_measurements;
+DROP TABLE sl_capacity_plans;
+DROP TABLE sl_continuity_events;
+DROP TABLE sl_continuity_plans;
+DROP TABLE sl_outages;
+DROP TABLE sl_availability_targets;
