@@ -106,3 +106,11 @@ psql -q -h 127.0.0.1 -U postgres -d postgres -c "DROP DATABASE IF EXISTS $wf WIT
 cargo bench -p meridian-workflow --bench durable -- \
   "postgres://postgres@127.0.0.1:5432/$wf?sslmode=disable" "$PWD/$out/workflow-durable.md"
 psql -q -h 127.0.0.1 -U postgres -d postgres -c "DROP DATABASE IF EXISTS $wf WITH (FORCE)"
+
+# One million open SLA clocks on PostgreSQL: finding and raising the breaches due at one second.
+sl=meridian_bench_sla
+psql -q -h 127.0.0.1 -U postgres -d postgres -c "DROP DATABASE IF EXISTS $sl WITH (FORCE)" -c "CREATE DATABASE $sl"
+cargo bench -p meridian-service-level --bench clocks -- \
+  "postgres://postgres@127.0.0.1:5432/$sl?sslmode=disable" "$PWD/$out/sla-clocks.md"
+psql -q -h 127.0.0.1 -U postgres -d postgres -c "DROP DATABASE IF EXISTS $sl WITH (FORCE)"
+

@@ -28,7 +28,7 @@ CHART = HERE.parent / "meridian"
 OLDEST = "1.29.0"
 NEWEST = kubernetes_validate.utils.latest_version()
 RELEASE, NAMESPACE = "meridian", "meridian"
-SERVICES = ["resolution", "workflow", "control", "notifier"]
+SERVICES = ["resolution", "workflow", "control", "notifier", "service-level"]
 POD_KINDS = {"Deployment", "StatefulSet", "Job", "Pod", "DaemonSet"}
 CRD_SCHEMAS = {
     ("monitoring.coreos.com/v1", "ServiceMonitor"): "servicemonitor-monitoring-v1.json",
@@ -115,7 +115,7 @@ def assert_rules(name: str, values: dict, docs: list[dict]) -> None:
         s
         for s in enabled
         if (s == "control" and full["discovery"]["enabled"])
-        or (s in ("control", "workflow") and full["leaderElection"]["enabled"])
+        or (s in ("control", "workflow", "service-level") and full["leaderElection"]["enabled"])
     }
     image = expected_image(values)
 

@@ -22,11 +22,16 @@ pub async fn tick(svc: &ServiceLevel) -> Result<usize, DbError> {
         .transaction(move |conn| -> Result<usize, DbError> {
             let due = clocks::due(conn, now, limit)?;
             let count = due.len();
+            let mut known = std::collections::HashMap::new();
             for row in due {
-                let Some(agreement) = agreements::find(conn, &row.agreement_id)? else {
+                if !known.contains_key(&row.agreement_id) {
+                    let found = agreements::find(conn, &row.agreement_id)?;
+                    known.insert(row.agreement_id.clone(), found);
+                }
+                let Some(Some(agreement)) = known.get(&row.agreement_id) else {
                     continue;
                 };
-                clocks::settle(conn, row, &agreement, now)?;
+                clocks::settle(conn, row, agreement, now)?;
             }
             Ok(count)
         })
