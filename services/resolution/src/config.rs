@@ -15,6 +15,58 @@ pub struct ResolutionConfig {
     pub priority_matrix: PriorityMatrix,
     /// When an incident may be declared major.
     pub major_incident: MajorIncidentConfig,
+    /// Alerts from monitoring (`/v1/intake/*`).
+    pub intake: IntakeConfig,
+}
+
+/// `resolution.intake`: alerts from monitoring into incidents.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IntakeConfig {
+    /// The bearer token monitoring sends (Alertmanager's `http_config.authorization`). Empty:
+    /// not accepted.
+    pub token: secrecy::SecretString,
+    /// The key of an HMAC-SHA256 signature of the body, sent as `X-Meridian-Signature:
+    /// sha256=<hex>`. Empty: not accepted.
+    pub hmac_secret: secrecy::SecretString,
+    /// A resolved alert resolves its incident (otherwise it only adds a note). Default false.
+    pub resolve_on_resolved: bool,
+    /// The label naming the service. Default `service`.
+    pub service_label: String,
+    /// The labels naming the CI, first found wins. Default `[ci, instance]`.
+    pub ci_labels: Vec<String>,
+    /// Impact and urgency by the `severity` label (an unknown severity is medium/medium).
+    pub severities: std::collections::BTreeMap<String, SeverityLevels>,
+    /// Mapping rules, first match wins: alerts whose labels equal `match` get its service, CI,
+    /// group or category.
+    pub rules: Vec<IntakeRule>,
+}
+
+/// `resolution.intake.severities.<severity>`.
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SeverityLevels {
+    /// Impact.
+    pub impact: crate::domain::priority::Level,
+    /// Urgency.
+    pub urgency: crate::domain::priority::Level,
+}
+
+/// `resolution.intake.rules[]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IntakeRule {
+    /// Labels and the values they must have.
+    #[serde(rename = "match")]
+    pub matches: std::collections::BTreeMap<String, String>,
+    /// The service the alert is about.
+    pub service: Option<String>,
+    /// The CI it is about.
+    pub configuration_item: Option<String>,
+    /// The group that gets the incident.
+    pub assignment_group: Option<String>,
+    /// The incident's category (default `monitoring`).
+    pub category: Option<String>,
 }
 
 /// `resolution.major_incident`.

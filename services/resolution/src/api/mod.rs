@@ -2,6 +2,7 @@
 
 pub mod error;
 pub mod incidents;
+pub mod intake;
 
 #[cfg(test)]
 mod tests;
@@ -23,6 +24,8 @@ meridian_chassis::routes! {
     "/v1/incidents/{id}/priority" => { post: incidents::override_priority },
     "/v1/incidents/{id}/major" => { post: incidents::declare_major_incident },
     "/v1/incidents/{id}/notes" => { post: incidents::add_note },
+    "/v1/intake/alertmanager" => { post: intake::alertmanager },
+    "/v1/intake/events" => { post: intake::events },
 }
 
 struct BearerAuth;
@@ -54,9 +57,13 @@ impl utoipa::Modify for BearerAuth {
         incidents::close_incident, incidents::reopen_incident, incidents::cancel_incident,
         incidents::escalate_incident, incidents::override_priority,
         incidents::declare_major_incident, incidents::add_note,
+        intake::alertmanager, intake::events,
     ),
     modifiers(&BearerAuth),
-    tags((name = "incidents", description = "Incident management"))
+    tags(
+        (name = "incidents", description = "Incident management"),
+        (name = "intake", description = "Alerts from monitoring into incidents"),
+    )
 )]
 pub struct ApiDoc;
 

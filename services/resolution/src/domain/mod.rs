@@ -2,4 +2,5 @@
 //! machine. Time comes in as an argument.
 
 pub mod incident;
+pub mod intake;
 pub mod priority;

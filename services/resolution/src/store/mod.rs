@@ -4,6 +4,7 @@
 
 pub mod catalogue;
 pub mod incidents;
+pub mod intake;
 pub mod schema;
 
 /// The resolution service's migrations for both backends.

@@ -68,3 +68,16 @@ diesel::table! {
 }
 
 diesel::allow_tables_to_appear_in_same_query!(incidents, incident_activity);
+
+diesel::table! {
+    /// Alerts deduplicated into incidents.
+    alert_links (source, fingerprint) {
+        source -> Text,
+        fingerprint -> Text,
+        incident_id -> Text,
+        status -> Text,
+        count -> Integer,
+        first_seen -> Timestamp,
+        last_seen -> Timestamp,
+    }
+}
