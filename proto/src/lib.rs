@@ -132,6 +132,38 @@ pub const EVENT_TYPES: &[(&str, &str)] = &[
         "meridian.resolution.v1.IncidentMajorDeclared",
     ),
     (
+        "resolution.problem.created",
+        "meridian.resolution.v1.ProblemChanged",
+    ),
+    (
+        "resolution.problem.investigated",
+        "meridian.resolution.v1.ProblemChanged",
+    ),
+    (
+        "resolution.problem.known_error",
+        "meridian.resolution.v1.ProblemChanged",
+    ),
+    (
+        "resolution.problem.resolved",
+        "meridian.resolution.v1.ProblemChanged",
+    ),
+    (
+        "resolution.problem.closed",
+        "meridian.resolution.v1.ProblemChanged",
+    ),
+    (
+        "resolution.problem.reopened",
+        "meridian.resolution.v1.ProblemChanged",
+    ),
+    (
+        "resolution.problem.cancelled",
+        "meridian.resolution.v1.ProblemChanged",
+    ),
+    (
+        "resolution.problem.workaround_used",
+        "meridian.resolution.v1.ProblemChanged",
+    ),
+    (
         "service_level.service.published",
         "meridian.service_level.v1.ServicePublished",
     ),

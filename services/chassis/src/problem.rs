@@ -89,6 +89,8 @@ catalogue! {
     CALENDAR_NOT_FOUND = ("calendar_not_found", 404, "No such business calendar");
     AGREEMENT_NOT_FOUND = ("agreement_not_found", 404, "No such service level agreement");
     BREACH_NOT_FOUND = ("breach_not_found", 404, "No such SLA breach");
+    PROBLEM_NOT_FOUND = ("problem_not_found", 404, "No such problem");
+    PROBLEM_TRANSITION_NOT_ALLOWED = ("problem_transition_not_allowed", 409, "The problem's state does not allow this action");
 }
 
 /// One bad field, as in RFC 7807's own example.

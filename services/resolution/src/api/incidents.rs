@@ -900,6 +900,9 @@ pub struct ResolveIncident {
     pub code: ResolutionCode,
     /// What was done (required).
     pub notes: String,
+    /// The known error whose workaround restored service (its problem's id or number): the
+    /// incident is linked to it and the workaround's use counted.
+    pub known_error: Option<String>,
 }
 
 /// `POST /v1/incidents/{id}/resolve`: restores service; code and notes are required.
@@ -920,12 +923,26 @@ pub async fn resolve_incident(
     let notes = check.text("notes", &body.0.notes, LONG);
     check.done()?;
     let code = body.0.code;
+    let known_error = body.0.known_error;
+    let actor = who.subject.clone();
     act(
         &svc,
         &who.subject,
         &req,
         id.into_inner(),
-        move |incident, _, now| incident.resolve(code, notes, now).map_err(problem),
+        move |incident, conn, now| {
+            let events = incident.resolve(code, notes, now).map_err(problem)?;
+            if let Some(key) = known_error {
+                super::problems::workaround_used(
+                    conn,
+                    &key,
+                    &incident.id.to_string(),
+                    &actor,
+                    now,
+                )?;
+            }
+            Ok(events)
+        },
     )
     .await
 }

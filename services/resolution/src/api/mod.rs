@@ -3,6 +3,7 @@
 pub mod error;
 pub mod incidents;
 pub mod intake;
+pub mod problems;
 
 #[cfg(test)]
 mod tests;
@@ -26,6 +27,18 @@ meridian_chassis::routes! {
     "/v1/incidents/{id}/notes" => { post: incidents::add_note },
     "/v1/intake/alertmanager" => { post: intake::alertmanager },
     "/v1/intake/events" => { post: intake::events },
+    "/v1/problems" => { get: problems::list_problems, post: problems::create_problem },
+    "/v1/problems/proposals" => { get: problems::proposals },
+    "/v1/problems/{id}" => { get: problems::get_problem },
+    "/v1/problems/{id}/investigate" => { post: problems::investigate_problem },
+    "/v1/problems/{id}/known-error" => { post: problems::record_known_error },
+    "/v1/problems/{id}/resolve" => { post: problems::resolve_problem },
+    "/v1/problems/{id}/close" => { post: problems::close_problem },
+    "/v1/problems/{id}/reopen" => { post: problems::reopen_problem },
+    "/v1/problems/{id}/cancel" => { post: problems::cancel_problem },
+    "/v1/problems/{id}/notes" => { post: problems::add_problem_note },
+    "/v1/problems/{id}/incidents" => { post: problems::link_problem_incident },
+    "/v1/known-errors" => { get: problems::search_known_errors },
 }
 
 struct BearerAuth;
@@ -58,11 +71,16 @@ impl utoipa::Modify for BearerAuth {
         incidents::escalate_incident, incidents::override_priority,
         incidents::declare_major_incident, incidents::add_note,
         intake::alertmanager, intake::events,
+        problems::list_problems, problems::create_problem, problems::proposals, problems::get_problem,
+        problems::investigate_problem, problems::record_known_error, problems::resolve_problem,
+        problems::close_problem, problems::reopen_problem, problems::cancel_problem,
+        problems::add_problem_note, problems::link_problem_incident, problems::search_known_errors,
     ),
     modifiers(&BearerAuth),
     tags(
         (name = "incidents", description = "Incident management"),
         (name = "intake", description = "Alerts from monitoring into incidents"),
+        (name = "problems", description = "Problems and known errors (8.6.3)"),
     )
 )]
 pub struct ApiDoc;

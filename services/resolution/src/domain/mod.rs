@@ -4,3 +4,4 @@
 pub mod incident;
 pub mod intake;
 pub mod priority;
+pub mod problem;

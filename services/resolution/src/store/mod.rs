@@ -5,6 +5,7 @@
 pub mod catalogue;
 pub mod incidents;
 pub mod intake;
+pub mod problems;
 pub mod schema;
 
 /// The resolution service's migrations for both backends.

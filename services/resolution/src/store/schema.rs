@@ -67,7 +67,13 @@ diesel::table! {
     }
 }
 
-diesel::allow_tables_to_appear_in_same_query!(incidents, incident_activity);
+diesel::allow_tables_to_appear_in_same_query!(
+    incidents,
+    incident_activity,
+    problems,
+    problem_incidents,
+    problem_activity
+);
 
 diesel::table! {
     /// Alerts deduplicated into incidents.
@@ -79,5 +85,53 @@ diesel::table! {
         count -> Integer,
         first_seen -> Timestamp,
         last_seen -> Timestamp,
+    }
+}
+
+diesel::table! {
+    /// Problems and known errors.
+    problems (id) {
+        id -> Text,
+        number -> Text,
+        title -> Text,
+        description -> Text,
+        service -> Nullable<Text>,
+        /// JSON array.
+        configuration_items -> Text,
+        state -> Text,
+        source -> Text,
+        symptoms -> Text,
+        root_cause -> Text,
+        workaround -> Text,
+        resolution -> Text,
+        workaround_uses -> Integer,
+        recurrences -> Integer,
+        created_by -> Text,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+        resolved_at -> Nullable<Timestamp>,
+        version -> BigInt,
+    }
+}
+
+diesel::table! {
+    /// Incidents a problem explains.
+    problem_incidents (problem_id, incident_id) {
+        problem_id -> Text,
+        incident_id -> Text,
+        linked_by -> Text,
+        linked_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    /// A problem's history and analysis.
+    problem_activity (id) {
+        id -> Text,
+        problem_id -> Text,
+        at -> Timestamp,
+        actor -> Text,
+        kind -> Text,
+        details -> Text,
     }
 }

@@ -1,0 +1,395 @@
+//! Problems and known errors on both backends: the lifecycle and its refusals, known-error
+//! search, incidents linked, a recurrence reopening the review, a workaround's use counted when
+//! an incident is resolved with it, and proposals from incident trends.
+
+use std::sync::Arc;
+
+use actix_web::dev::Service as _;
+use actix_web::http::{Method, StatusCode};
+use actix_web::{App, test as atest, web};
+use meridian_chassis::auth::Authenticator;
+use meridian_chassis::outbox::Waker;
+use meridian_chassis::testing::{BACKENDS, TestDb, dev_auth_config};
+use serde_json::{Value, json};
+
+use crate::Resolution;
+
+struct Harness {
+    _db: TestDb,
+    svc: Resolution,
+    auth: Authenticator,
+}
+
+impl Harness {
+    async fn new(backend: meridian_chassis::testing::Backend) -> Self {
+        let db = TestDb::new(backend, crate::store::MIGRATIONS).await;
+        #[derive(serde::Deserialize)]
+        struct Root {
+            resolution: crate::ResolutionConfig,
+        }
+        let root: Root =
+            meridian_chassis::config::load_from(&[crate::config::DEFAULTS], None, vec![]).unwrap();
+        let svc = Resolution::new(
+            db.db.clone(),
+            Arc::new(meridian_chassis::SystemClock),
+            root.resolution,
+            Waker::default(),
+        );
+        Self {
+            _db: db,
+            svc,
+            auth: Authenticator::new(&dev_auth_config()).unwrap(),
+        }
+    }
+
+    async fn call(&self, method: Method, path: &str, body: Option<Value>) -> (StatusCode, Value) {
+        let app = atest::init_service(
+            App::new()
+                .app_data(web::Data::new(self.auth.clone()))
+                .configure(|cfg| meridian_chassis::http::configure(cfg, 64 * 1024))
+                .configure(crate::configure(self.svc.clone())),
+        )
+        .await;
+        let token = self
+            .auth
+            .mint_dev(
+                "pat",
+                &["agent".to_owned()],
+                meridian_chassis::Clock::now(&meridian_chassis::SystemClock),
+                chrono::Duration::minutes(5),
+            )
+            .unwrap();
+        let mut req = atest::TestRequest::default()
+            .method(method)
+            .uri(path)
+            .insert_header(("Authorization", format!("Bearer {token}")));
+        if let Some(body) = body {
+            req = req.set_json(body);
+        }
+        let response = app.call(req.to_request()).await.unwrap();
+        let status = response.status();
+        let bytes = atest::read_body(response).await;
+        (
+            status,
+            serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+        )
+    }
+
+    async fn incident(&self, title: &str, ci: &str) -> Value {
+        let (status, body) = self
+            .call(Method::POST, "/v1/incidents", Some(json!({"title": title, "impact": "medium", "urgency": "medium", "service": "email", "configuration_items": [ci], "assignment_group": "messaging"})))
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        body
+    }
+}
+
+macro_rules! on_both_backends {
+    ($name:ident, |$h:ident| $body:block) => {
+        #[actix_web::test]
+        async fn $name() {
+            for backend in BACKENDS {
+                let $h = Harness::new(backend).await;
+                async { $body }.await;
+                drop($h);
+            }
+        }
+    };
+}
+
+on_both_backends!(
+    a_problem_goes_from_new_to_known_error_to_resolved_and_closed_refusing_what_its_state_forbids,
+    |h| {
+        let first = h.incident("Mail delivery delayed", "mx-gateway").await;
+        let (status, problem) = h
+        .call(Method::POST, "/v1/problems", Some(json!({"title": "Mail gateway queue stalls", "service": "email", "configuration_items": ["mx-gateway"], "incidents": [first["number"]]})))
+        .await;
+        assert_eq!(status, StatusCode::CREATED, "{problem}");
+        assert!(problem["number"].as_str().unwrap().starts_with("PRB"));
+        assert_eq!(
+            (
+                problem["state"].as_str(),
+                problem["incidents"].as_array().unwrap().len()
+            ),
+            (Some("new"), 1)
+        );
+        let id = problem["id"].as_str().unwrap().to_owned();
+        let (status, refused) = h
+            .call(
+                Method::POST,
+                &format!("/v1/problems/{id}/resolve"),
+                Some(json!({"resolution": "x"})),
+            )
+            .await;
+        assert_eq!(
+            (status, refused["code"].as_str()),
+            (StatusCode::CONFLICT, Some("problem_transition_not_allowed"))
+        );
+        assert_eq!(
+            refused["allowed-actions"],
+            json!(["investigate", "known_error", "cancel"])
+        );
+        let (status, _) = h
+            .call(
+                Method::POST,
+                &format!("/v1/problems/{id}/investigate"),
+                None,
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK);
+        let (status, body) = h.call(Method::POST, &format!("/v1/problems/{id}/notes"), Some(json!({"kind": "analysis", "body": "Five whys: the TLS certificate rotation restarts the queue runner"}))).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        let (status, missing) = h
+            .call(
+                Method::POST,
+                &format!("/v1/problems/{id}/known-error"),
+                Some(json!({"symptoms": "Mail waits for hours"})),
+            )
+            .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        let names: Vec<&str> = missing["invalid-params"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|p| p["name"].as_str())
+            .collect();
+        assert_eq!(names, ["root_cause", "workaround"]);
+        let (status, known) = h
+            .call(
+                Method::POST,
+                &format!("/v1/problems/{id}/known-error"),
+                Some(json!({
+                    "symptoms": "Outbound mail waits for hours in the gateway queue",
+                    "root_cause": "Certificate rotation restarts the queue runner without draining",
+                    "workaround": "Flush the queue with postqueue -f after a rotation"
+                })),
+            )
+            .await;
+        assert_eq!(
+            (status, known["state"].as_str()),
+            (StatusCode::OK, Some("known_error")),
+            "{known}"
+        );
+        let (status, resolved) = h
+            .call(
+                Method::POST,
+                &format!("/v1/problems/{id}/resolve"),
+                Some(json!({"resolution": "CHG0001234 drains before rotating"})),
+            )
+            .await;
+        assert_eq!(
+            (status, resolved["state"].as_str()),
+            (StatusCode::OK, Some("resolved"))
+        );
+        let (status, closed) = h
+            .call(Method::POST, &format!("/v1/problems/{id}/close"), None)
+            .await;
+        assert_eq!(
+            (status, closed["state"].as_str()),
+            (StatusCode::OK, Some("closed"))
+        );
+        let kinds: Vec<&str> = closed["history"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|a| a["kind"].as_str())
+            .collect();
+        assert!(
+            kinds.contains(&"analysis") && kinds.contains(&"incident_linked"),
+            "{kinds:?}"
+        );
+        // It recurs: linking a new incident reopens the review.
+        let again = h.incident("Mail delayed again", "mx-gateway").await;
+        let (status, reopened) = h
+            .call(
+                Method::POST,
+                &format!("/v1/problems/{id}/incidents"),
+                Some(json!({"incident": again["number"]})),
+            )
+            .await;
+        assert_eq!(
+            (
+                status,
+                reopened["state"].as_str(),
+                reopened["recurrences"].as_i64()
+            ),
+            (StatusCode::OK, Some("under_investigation"), Some(1)),
+            "{reopened}"
+        );
+        let (status, body) = h
+            .call(
+                Method::POST,
+                &format!("/v1/problems/{id}/incidents"),
+                Some(json!({"incident": "INC9999999"})),
+            )
+            .await;
+        assert_eq!(
+            (status, body["invalid-params"][0]["name"].as_str()),
+            (StatusCode::BAD_REQUEST, Some("incident"))
+        );
+        let (status, body) = h.call(Method::GET, "/v1/problems/PRB9999999", None).await;
+        assert_eq!(
+            (status, body["code"].as_str()),
+            (StatusCode::NOT_FOUND, Some("problem_not_found"))
+        );
+    }
+);
+
+on_both_backends!(
+    known_errors_are_found_by_words_ci_and_service_and_their_workaround_use_is_counted,
+    |h| {
+        for (title, ci, symptoms, workaround) in [
+            (
+                "VPN drops",
+                "vpn-gw",
+                "The VPN client disconnects every few minutes",
+                "Pin the client to release 4.2",
+            ),
+            (
+                "Payroll export timeout",
+                "payroll-db",
+                "The monthly export stops with a timeout",
+                "Run the export per department",
+            ),
+        ] {
+            let (_, p) = h
+                .call(
+                    Method::POST,
+                    "/v1/problems",
+                    Some(
+                        json!({"title": title, "service": "intranet", "configuration_items": [ci]}),
+                    ),
+                )
+                .await;
+            let id = p["id"].as_str().unwrap().to_owned();
+            let (status, body) = h
+            .call(Method::POST, &format!("/v1/problems/{id}/known-error"), Some(json!({"symptoms": symptoms, "root_cause": "under analysis", "workaround": workaround})))
+            .await;
+            assert_eq!(status, StatusCode::OK, "{body}");
+        }
+        let (_, unrelated) = h
+            .call(
+                Method::POST,
+                "/v1/problems",
+                Some(json!({"title": "VPN licence audit"})),
+            )
+            .await;
+        assert_eq!(
+            unrelated["state"], "new",
+            "no workaround: not in the known-error database"
+        );
+        let (status, found) = h
+            .call(Method::GET, "/v1/known-errors?q=vpn%20disconnects", None)
+            .await;
+        assert_eq!(status, StatusCode::OK);
+        let titles: Vec<&str> = found
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|p| p["title"].as_str())
+            .collect();
+        assert_eq!(titles, ["VPN drops"]);
+        let (_, by_ci) = h
+            .call(Method::GET, "/v1/known-errors?ci=payroll-db", None)
+            .await;
+        assert_eq!(by_ci[0]["title"], "Payroll export timeout");
+        let (_, by_service) = h
+            .call(Method::GET, "/v1/known-errors?service=intranet", None)
+            .await;
+        assert_eq!(by_service.as_array().unwrap().len(), 2);
+        let (_, none) = h
+            .call(Method::GET, "/v1/known-errors?q=printer", None)
+            .await;
+        assert!(none.as_array().unwrap().is_empty());
+        // An incident resolved with the VPN workaround.
+        let vpn = found[0]["number"].as_str().unwrap().to_owned();
+        let incident = h.incident("VPN keeps dropping", "vpn-gw").await;
+        let iid = incident["id"].as_str().unwrap();
+        let (status, body) = h
+        .call(Method::POST, &format!("/v1/incidents/{iid}/resolve"), Some(json!({"code": "solved_workaround", "notes": "Pinned the client", "known_error": vpn})))
+        .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        let (_, problem) = h
+            .call(Method::GET, &format!("/v1/problems/{vpn}"), None)
+            .await;
+        assert_eq!(
+            (
+                problem["workaround_uses"].as_i64(),
+                problem["incidents"].as_array().unwrap().len()
+            ),
+            (Some(1), 1),
+            "{problem}"
+        );
+        let other = h.incident("Another", "x").await;
+        let oid = other["id"].as_str().unwrap();
+        let (status, body) = h
+        .call(Method::POST, &format!("/v1/incidents/{oid}/resolve"), Some(json!({"code": "solved_workaround", "notes": "n", "known_error": unrelated["number"]})))
+        .await;
+        assert_eq!(
+            (status, body["invalid-params"][0]["name"].as_str()),
+            (StatusCode::BAD_REQUEST, Some("known_error")),
+            "{body}"
+        );
+        let (_, still_open) = h
+            .call(Method::GET, &format!("/v1/incidents/{oid}"), None)
+            .await;
+        assert_ne!(
+            still_open["state"], "resolved",
+            "nothing written on a refusal"
+        );
+    }
+);
+
+on_both_backends!(
+    incident_trends_propose_problems_until_one_explains_them,
+    |h| {
+        let mut numbers = Vec::new();
+        for i in 0..3 {
+            numbers.push(
+                h.incident(&format!("Printer jam {i}"), "printer-3f").await["number"]
+                    .as_str()
+                    .unwrap()
+                    .to_owned(),
+            );
+        }
+        h.incident("Unrelated", "laptop-7").await;
+        let (status, proposals) = h
+            .call(Method::GET, "/v1/problems/proposals?min_incidents=3", None)
+            .await;
+        assert_eq!(status, StatusCode::OK);
+        let by_ci: Vec<&Value> = proposals
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|p| p["by"] == "ci")
+            .collect();
+        assert_eq!(by_ci.len(), 1, "{proposals}");
+        assert_eq!(
+            (
+                by_ci[0]["key"].as_str(),
+                by_ci[0]["incidents"].as_array().unwrap().len()
+            ),
+            (Some("printer-3f"), 3)
+        );
+        let (status, _) = h.call(Method::POST, "/v1/problems", Some(json!({"title": "Printer on 3F jams", "source": "trend", "configuration_items": ["printer-3f"], "incidents": numbers}))).await;
+        assert_eq!(status, StatusCode::CREATED);
+        let (_, after) = h
+            .call(Method::GET, "/v1/problems/proposals?min_incidents=3", None)
+            .await;
+        assert!(
+            after
+                .as_array()
+                .unwrap()
+                .iter()
+                .all(|p| p["key"] != "printer-3f"),
+            "explained now: {after}"
+        );
+        let (status, body) = h
+            .call(Method::GET, "/v1/problems/proposals?min_incidents=1", None)
+            .await;
+        assert_eq!(
+            (status, body["invalid-params"][0]["name"].as_str()),
+            (StatusCode::BAD_REQUEST, Some("min_incidents"))
+        );
+    }
+);
