@@ -332,7 +332,7 @@ pub fn search(
                 .select(ProblemRow::as_select())
                 .into_boxed();
             for word in &words {
-                let pattern = format!("%{}%", word.replace('%', "").replace('_', ""));
+                let pattern = format!("%{}%", word.replace(['%', '_'], ""));
                 query = query.filter(
                     problems::title
                         .like(pattern.clone())
@@ -377,14 +377,14 @@ pub fn fixed_touching(
         .collect())
 }
 
-/// Incidents created since `since`: (id, number, service, CIs JSON).
+/// An incident as trends need it: id, number, service, CIs (JSON).
+pub type Recent = (String, String, Option<String>, String);
+
+/// Incidents created since `since`.
 ///
 /// # Errors
 /// A query failing.
-pub fn incidents_since(
-    conn: &mut AnyConnection,
-    since: NaiveDateTime,
-) -> QueryResult<Vec<(String, String, Option<String>, String)>> {
+pub fn incidents_since(conn: &mut AnyConnection, since: NaiveDateTime) -> QueryResult<Vec<Recent>> {
     incidents::table
         .filter(incidents::created_at.ge(since))
         .order(incidents::created_at)
