@@ -926,7 +926,7 @@ on_both_backends!(
                     use crate::store::schema::wf_instances;
                     use diesel::prelude::*;
                     wf_instances::table
-                        .filter(wf_instances::definition.eq("major-incident-review"))
+                        .filter(wf_instances::definition.eq("major-incident"))
                         .select(wf_instances::id)
                         .load::<String>(conn)
                         .map_err(DbError::from)
@@ -952,7 +952,47 @@ on_both_backends!(
         assert_eq!(state["initiator"], "ivy");
         assert_eq!(state["variables"]["manager"], "mona");
         assert_eq!(state["variables"]["incident"]["number"], "INC0001001");
-        // The incident is resolved: its manager reviews it.
+        // At once: top management is told, and the manager sends the first status update.
+        let notice = app.open_tasks(&instance, "inform_management").await;
+        assert_eq!(notice.len(), 1);
+        let (status, body) = app
+            .complete(
+                &notice[0],
+                ("mona", &[]),
+                json!({"outcome": "acknowledged"}),
+            )
+            .await;
+        assert_ne!(
+            status,
+            StatusCode::OK,
+            "only top management acknowledges: {body}"
+        );
+        let (status, body) = app
+            .complete(
+                &notice[0],
+                ("tess", &["top-management"]),
+                json!({"outcome": "acknowledged"}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        let update = app.open_tasks(&instance, "communicate").await.remove(0);
+        assert_eq!(update["assignee"], "mona");
+        let (status, body) = app
+            .complete(
+                &update,
+                ("mona", &[]),
+                json!({"outcome": "sent", "fields": {"update": "mail is down, we are on it"}}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        // The next update is due after the interval, not before.
+        assert!(app.open_tasks(&instance, "communicate").await.is_empty());
+        app.clock.advance(Duration::minutes(29));
+        assert_eq!(crate::scheduler::fire_due(&app.service).await.unwrap(), 0);
+        app.clock.advance(Duration::minutes(1));
+        assert!(crate::scheduler::fire_due(&app.service).await.unwrap() >= 1);
+        let update = app.open_tasks(&instance, "communicate").await.remove(0);
+        // The incident is resolved; the manager sends the final update; then the review.
         let resolved = res::IncidentResolved::default().encode_to_vec();
         crate::events::apply(
             &app.service,
@@ -960,6 +1000,15 @@ on_both_backends!(
         )
         .await
         .unwrap();
+        assert!(app.open_tasks(&instance, "review").await.is_empty());
+        let (status, body) = app
+            .complete(
+                &update,
+                ("mona", &[]),
+                json!({"outcome": "final", "fields": {"update": "mail is back"}}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
         let review = app.open_tasks(&instance, "review").await.remove(0);
         assert_eq!(review["assignee"], "mona");
         let detail = app

@@ -78,13 +78,13 @@ impl Compiled {
         self.programs.get(source).map(AsRef::as_ref)
     }
 
-    /// How many incoming paths a node has (a parallel join waits for that many).
+    /// How many incoming paths a node has (a parallel join waits for that many): one per node
+    /// leading to it, however many of its alternative branches do.
     pub fn incoming(&self, id: &str) -> usize {
         self.definition
             .nodes
             .iter()
-            .flat_map(Node::successors)
-            .filter(|(_, next)| *next == id)
+            .filter(|node| node.successors().iter().any(|(_, next)| *next == id))
             .count()
     }
 }

@@ -26,7 +26,7 @@ fn every_shipped_definition_loads() {
             "change-advisory-board",
             "document-approval",
             "emergency-change",
-            "major-incident-review",
+            "major-incident",
             "standard-change",
             "supplier-review"
         ]
@@ -78,7 +78,8 @@ fn the_base_definition_is_valid_and_its_version_follows_its_content() {
     assert_eq!(compiled.version.len(), 16);
     let changed = load(&BASE.replace("Sample", "Sample 2")).unwrap();
     assert_ne!(compiled.version, changed.version);
-    assert_eq!(compiled.incoming("done"), 2);
+    // The gateway's branch and its default both lead to `done`: alternatives, one path in.
+    assert_eq!(compiled.incoming("done"), 1);
     assert!(compiled.program("check.outcome == \"approved\"").is_some());
 }
 
@@ -230,6 +231,20 @@ fn balanced_forks_and_joins_pass_and_unbalanced_ones_are_reported() {
     assert!(
         error.contains("the fork `fork` starts 2 paths, the join `join` waits for 3"),
         "{error}"
+    );
+    // Alternatives of one gateway meeting at the join are one path: balanced.
+    let alternatives = PARALLEL.replace("  - id: b\n    type: user_task\n    assignee: { role: y }\n    next: join\n", "  - id: b\n    type: event_gateway\n    branches:\n      - message: { event: x.resolved }\n        next: join\n      - message: { event: x.cancelled }\n        next: join\n");
+    assert_eq!(errors(&alternatives), Vec::<String>::new());
+    let compiled = load(&alternatives).unwrap();
+    assert_eq!(compiled.incoming("join"), 2);
+    // A fork naming one branch twice.
+    let twice = PARALLEL.replace("next: [a, b]", "next: [a, b, a]");
+    assert!(
+        errors(&twice)
+            .iter()
+            .any(|e| e.contains("nodes[1].next[2]: `a` is named twice")),
+        "{:#?}",
+        errors(&twice)
     );
 }
 

@@ -432,6 +432,14 @@ fn check_node(
             if next.is_empty() {
                 c.error(&format!("{at}.next"), "must not be empty");
             }
+            for (j, target) in next.iter().enumerate() {
+                if next[..j].contains(target) {
+                    c.error(
+                        &format!("{at}.next[{j}]"),
+                        format!("`{target}` is named twice"),
+                    );
+                }
+            }
         }
         Node::EventGateway { branches, .. } => {
             if branches.len() < 2 {
@@ -479,10 +487,14 @@ fn check_graph(c: &mut Checker<'_>, definition: &Definition, ids: &HashMap<&str,
         .iter()
         .map(|node| node.successors().iter().map(|(_, n)| ids[n]).collect())
         .collect();
+    // A node's paths in: one per node leading to it (the branches of a gateway or a task's
+    // boundary into the same node are alternatives, one path), as the engine's joins count them.
     let mut previous: Vec<Vec<usize>> = vec![Vec::new(); nodes.len()];
     for (from, targets) in next.iter().enumerate() {
         for &to in targets {
-            previous[to].push(from);
+            if !previous[to].contains(&from) {
+                previous[to].push(from);
+            }
         }
     }
     let Some(start) = nodes.iter().position(|n| matches!(n, Node::Start { .. })) else {
