@@ -258,6 +258,9 @@ async fn a_malformed_message_is_dead_lettered_and_the_consumer_keeps_going() {
         db.db.clone(),
         Arc::new(SystemClock),
         PriorityMatrix::itil(),
+        meridian_resolution::config::ProblemsConfig {
+            recurrence_window_days: 90,
+        },
     );
 
     let connection = lapin::Connection::connect(&url, lapin::ConnectionProperties::default())

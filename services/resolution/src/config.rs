@@ -17,6 +17,30 @@ pub struct ResolutionConfig {
     pub major_incident: MajorIncidentConfig,
     /// Alerts from monitoring (`/v1/intake/*`).
     pub intake: IntakeConfig,
+    /// Problem management.
+    pub problems: ProblemsConfig,
+}
+
+/// `resolution.problems`.
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProblemsConfig {
+    /// A new incident on the CI (or, for a problem naming no CI, the service) of a problem
+    /// resolved within this many days is a recurrence: it is linked and the problem's review
+    /// reopens. 0 turns the detection off. Default 90.
+    pub recurrence_window_days: u32,
+}
+
+impl ProblemsConfig {
+    /// Problems resolved since when count, for incidents created `now`; `None` when off.
+    pub fn recurrence_since(
+        self,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Option<chrono::NaiveDateTime> {
+        (self.recurrence_window_days > 0).then(|| {
+            (now - chrono::Duration::days(i64::from(self.recurrence_window_days))).naive_utc()
+        })
+    }
 }
 
 /// `resolution.intake`: alerts from monitoring into incidents.
@@ -94,6 +118,12 @@ impl ResolutionConfig {
                 ));
             }
         }
+        if self.problems.recurrence_window_days > 3650 {
+            return Err(meridian_chassis::config::ConfigError::key(
+                "resolution.problems.recurrence_window_days",
+                "must be 0 (off) to 3650",
+            ));
+        }
         Ok(())
     }
 }
@@ -136,6 +166,42 @@ mod tests {
                 .to_string()
                 .contains("resolution.priority_matrix.low.low"),
             "{error}"
+        );
+    }
+
+    #[test]
+    fn a_recurrence_window_over_ten_years_fails_naming_it_and_zero_turns_it_off() {
+        let load = |days: &str| {
+            meridian_chassis::config::load_from::<Root>(
+                &[
+                    DEFAULTS,
+                    &format!("resolution:\n  problems:\n    recurrence_window_days: {days}\n"),
+                ],
+                None,
+                vec![],
+            )
+            .unwrap()
+            .resolution
+        };
+        let error = load("3651").validate().err().unwrap();
+        assert!(
+            error
+                .to_string()
+                .contains("resolution.problems.recurrence_window_days"),
+            "{error}"
+        );
+        let off = load("0");
+        off.validate().unwrap();
+        assert_eq!(
+            off.problems
+                .recurrence_since(meridian_chassis::Clock::now(&meridian_chassis::SystemClock)),
+            None
+        );
+        let on = load("30").problems;
+        let now = meridian_chassis::Clock::now(&meridian_chassis::SystemClock);
+        assert_eq!(
+            on.recurrence_since(now),
+            Some((now - chrono::Duration::days(30)).naive_utc())
         );
     }
 }

@@ -51,7 +51,7 @@ impl Resolution {
         let creations = Batcher::new(
             "incident-create",
             db.clone(),
-            api::incidents::create_all(config.priority_matrix),
+            api::incidents::create_all(config.priority_matrix, config.problems),
         );
         Self {
             db,
@@ -70,6 +70,7 @@ impl Resolution {
             self.db.clone(),
             self.clock.clone(),
             self.config.priority_matrix,
+            self.config.problems,
         );
     }
 }

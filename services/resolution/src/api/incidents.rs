@@ -319,8 +319,10 @@ pub struct Creation {
 }
 
 /// Creates incidents in one transaction: their numbers in one query, then one insert per table.
+/// New incidents recurring a fixed problem reopen its review (`problems`).
 pub fn create_all(
     matrix: PriorityMatrix,
+    problems: crate::config::ProblemsConfig,
 ) -> impl Fn(&mut AnyConnection, &[Creation]) -> Result<Vec<Incident>, Problem> + Send + Sync + 'static
 {
     move |conn, creations| {
@@ -352,6 +354,11 @@ pub fn create_all(
             })
             .collect();
         store::insert_all(conn, &rows)?;
+        for ((incident, _), creation) in opened.iter().zip(creations) {
+            if let Some(since) = problems.recurrence_since(creation.now) {
+                crate::store::problems::detect_recurrences(conn, &[incident], since, creation.now)?;
+            }
+        }
         Ok(opened.into_iter().map(|(incident, _)| incident).collect())
     }
 }

@@ -120,6 +120,9 @@ fn apply(
             now,
         );
         incidents::insert(conn, &incident, &events, ctx)?;
+        if let Some(since) = svc.config.problems.recurrence_since(now) {
+            crate::store::problems::detect_recurrences(conn, &[&incident], since, now)?;
+        }
         Ok(incident)
     };
     match (alert.status, link, current) {

@@ -573,38 +573,7 @@ pub fn link_incident(
     actor: &str,
     now: DateTime<Utc>,
 ) -> Result<ProblemRow, Problem> {
-    if !store::link(conn, &problem.id, incident, actor, now)? {
-        return Ok(problem.clone());
-    }
-    store::activity(
-        conn,
-        &problem.id,
-        actor,
-        "incident_linked",
-        &json!({"incident": incident}),
-        now,
-    )?;
-    let state = ProblemState::parse(&problem.state).unwrap_or(ProblemState::New);
-    if matches!(state, ProblemState::Resolved | ProblemState::Closed) {
-        let after = ProblemRow {
-            state: ProblemState::UnderInvestigation.as_str().to_owned(),
-            recurrences: problem.recurrences + 1,
-            updated_at: now.naive_utc(),
-            version: problem.version + 1,
-            ..problem.clone()
-        };
-        store::save(conn, Some(problem), &after, actor, "reopened", now)?;
-        store::activity(
-            conn,
-            &problem.id,
-            actor,
-            "recurred",
-            &json!({"incident": incident, "was": problem.state}),
-            now,
-        )?;
-        return Ok(after);
-    }
-    Ok(problem.clone())
+    Ok(store::link_incident(conn, problem, incident, actor, now)?)
 }
 
 /// An incident was resolved with the workaround of the known error `key`: linked, and the use

@@ -198,24 +198,64 @@ on_both_backends!(
             kinds.contains(&"analysis") && kinds.contains(&"incident_linked"),
             "{kinds:?}"
         );
-        // It recurs: linking a new incident reopens the review.
-        let again = h.incident("Mail delayed again", "mx-gateway").await;
+        // An incident on another CI of the same service is no recurrence of a problem naming CIs.
+        let other = h.incident("Calendar sync slow", "caldav-1").await;
+        let (_, still) = h
+            .call(Method::GET, &format!("/v1/problems/{id}"), None)
+            .await;
+        assert_eq!(still["state"], "closed", "{still}");
+        // It recurs: a new incident on its CI is linked and reopens the review by itself.
+        h.incident("Mail delayed again", "mx-gateway").await;
         let (status, reopened) = h
-            .call(
-                Method::POST,
-                &format!("/v1/problems/{id}/incidents"),
-                Some(json!({"incident": again["number"]})),
-            )
+            .call(Method::GET, &format!("/v1/problems/{id}"), None)
             .await;
         assert_eq!(
             (
                 status,
                 reopened["state"].as_str(),
-                reopened["recurrences"].as_i64()
+                reopened["recurrences"].as_i64(),
+                reopened["incidents"].as_array().map(Vec::len)
             ),
-            (StatusCode::OK, Some("under_investigation"), Some(1)),
+            (
+                StatusCode::OK,
+                Some("under_investigation"),
+                Some(1),
+                Some(2)
+            ),
             "{reopened}"
         );
+        let recurred = reopened["history"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|a| a["kind"] == "recurred")
+            .cloned()
+            .unwrap_or_default();
+        assert_eq!(recurred["actor"], "system:recurrence", "{reopened}");
+        // Linked by hand while under investigation: one more incident, not one more recurrence.
+        let (status, linked) = h
+            .call(
+                Method::POST,
+                &format!("/v1/problems/{id}/incidents"),
+                Some(json!({"incident": other["number"]})),
+            )
+            .await;
+        assert_eq!(
+            (
+                status,
+                linked["state"].as_str(),
+                linked["recurrences"].as_i64(),
+                linked["incidents"].as_array().map(Vec::len)
+            ),
+            (
+                StatusCode::OK,
+                Some("under_investigation"),
+                Some(1),
+                Some(3)
+            ),
+            "{linked}"
+        );
+
         let (status, body) = h
             .call(
                 Method::POST,
@@ -390,6 +430,70 @@ on_both_backends!(
         assert_eq!(
             (status, body["invalid-params"][0]["name"].as_str()),
             (StatusCode::BAD_REQUEST, Some("min_incidents"))
+        );
+    }
+);
+
+on_both_backends!(
+    only_a_problem_fixed_within_the_window_is_reopened_by_a_new_incident,
+    |h| {
+        let (status, problem) = h
+            .call(
+                Method::POST,
+                "/v1/problems",
+                Some(json!({"title": "Directory binds time out", "service": "identity"})),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{problem}");
+        let id = problem["id"].as_str().unwrap().to_owned();
+        for (step, body) in [
+            ("investigate", None),
+            ("resolve", Some(json!({"resolution": "pool size raised"}))),
+        ] {
+            let (status, body) = h
+                .call(Method::POST, &format!("/v1/problems/{id}/{step}"), body)
+                .await;
+            assert_eq!(status, StatusCode::OK, "{step}: {body}");
+        }
+        // A problem naming only a service: an incident on another service is no recurrence.
+        let unrelated = h.incident("Mail slow", "mx-1").await;
+        let uuid = |v: &Value| uuid::Uuid::parse_str(v["id"].as_str().unwrap()).unwrap();
+        let (unrelated, now) = (
+            uuid(&unrelated),
+            meridian_chassis::Clock::now(&meridian_chassis::SystemClock),
+        );
+        let count = |since: chrono::DateTime<chrono::Utc>, service: &'static str| {
+            let db = h.svc.db.clone();
+            async move {
+                db.transaction(move |conn| {
+                    let mut incident = crate::store::incidents::load_for_update(conn, unrelated)?
+                        .expect("the incident");
+                    incident.service = Some(service.to_owned());
+                    incident.configuration_items.clear();
+                    crate::store::problems::detect_recurrences(
+                        conn,
+                        &[&incident],
+                        since.naive_utc(),
+                        now,
+                    )
+                    .map_err(meridian_chassis::db::DbError::from)
+                })
+                .await
+                .unwrap()
+            }
+        };
+        assert_eq!(count(now - chrono::Duration::hours(1), "email").await, 0);
+        // On its service, but the window began after it was resolved.
+        assert_eq!(count(now + chrono::Duration::hours(1), "identity").await, 0);
+        // On its service, within the window: linked, and the review reopens.
+        assert_eq!(count(now - chrono::Duration::hours(1), "identity").await, 1);
+        let (_, reopened) = h
+            .call(Method::GET, &format!("/v1/problems/{id}"), None)
+            .await;
+        assert_eq!(
+            (reopened["state"].as_str(), reopened["recurrences"].as_i64()),
+            (Some("under_investigation"), Some(1)),
+            "{reopened}"
         );
     }
 );

@@ -903,6 +903,7 @@ on_both_backends!(a_failed_deployment_becomes_an_incident_once, |app| {
             &app.service.db,
             &meridian_chassis::SystemClock,
             crate::domain::priority::PriorityMatrix::itil(),
+            config().problems,
             envelope.clone(),
         )
         .await

@@ -14,6 +14,7 @@ use meridian_proto::service_level::v1::{Criticality, ServicePublished, ServiceSt
 use meridian_proto::control::v1::DeploymentRecorded;
 use uuid::Uuid;
 
+use crate::config::ProblemsConfig;
 use crate::domain::incident::{Incident, NewIncident};
 use crate::domain::priority::{Level, PriorityMatrix};
 use crate::store::catalogue::{self, ServiceRow};
@@ -80,7 +81,7 @@ pub async fn apply(db: &Db, clock: &dyn Clock, envelope: Envelope) -> Result<(),
 pub const DEPLOYMENT_FAILED: &str = "control.deployment.failed";
 
 /// Records an incident for a failed deployment: priority from the matrix (high impact, high
-/// urgency), the deployment's CIs, its notes.
+/// urgency), the deployment's CIs, its notes; a recurrence of a fixed problem reopens its review.
 ///
 /// # Errors
 /// [`HandleError::Malformed`] for a payload that does not decode; [`HandleError::Transient`] when
@@ -89,6 +90,7 @@ pub async fn apply_deployment_failed(
     db: &Db,
     clock: &dyn Clock,
     matrix: PriorityMatrix,
+    problems: ProblemsConfig,
     envelope: Envelope,
 ) -> Result<(), HandleError> {
     let failed = DeploymentRecorded::decode(envelope.payload.as_slice())
@@ -133,6 +135,9 @@ pub async fn apply_deployment_failed(
             correlation_id: correlation.as_deref(),
         };
         incidents::insert(conn, &incident, &events, ctx)?;
+        if let Some(since) = problems.recurrence_since(now) {
+            crate::store::problems::detect_recurrences(conn, &[&incident], since, now)?;
+        }
         Ok(())
     })
     .await
@@ -140,7 +145,14 @@ pub async fn apply_deployment_failed(
 }
 
 /// Starts consuming catalogue events and failed deployments into `db`.
-pub fn start(bus: &Bus, queue_prefix: &str, db: Db, clock: Arc<dyn Clock>, matrix: PriorityMatrix) {
+pub fn start(
+    bus: &Bus,
+    queue_prefix: &str,
+    db: Db,
+    clock: Arc<dyn Clock>,
+    matrix: PriorityMatrix,
+    problems: ProblemsConfig,
+) {
     let subscription = Subscription {
         queue: format!("{queue_prefix}resolution"),
         bindings: vec![
@@ -155,7 +167,7 @@ pub fn start(bus: &Bus, queue_prefix: &str, db: Db, clock: Arc<dyn Clock>, matri
             let clock = clock.clone();
             async move {
                 if envelope.event_type == DEPLOYMENT_FAILED {
-                    apply_deployment_failed(&db, &*clock, matrix, envelope).await
+                    apply_deployment_failed(&db, &*clock, matrix, problems, envelope).await
                 } else {
                     apply(&db, &*clock, envelope).await
                 }

@@ -355,7 +355,9 @@ pub fn search(
     Ok(rows)
 }
 
-/// Problems whose CIs include one of `cis` or whose service is `service`, resolved or closed.
+/// Problems resolved since `since` (resolved or closed now) that an incident on `cis` and
+/// `service` recurs: a problem naming CIs matches an incident sharing one of them; a problem
+/// naming only a service matches an incident on that service.
 ///
 /// # Errors
 /// A query failing.
@@ -363,18 +365,104 @@ pub fn fixed_touching(
     conn: &mut AnyConnection,
     cis: &[String],
     service: Option<&str>,
+    since: NaiveDateTime,
 ) -> QueryResult<Vec<ProblemRow>> {
     let rows: Vec<ProblemRow> = problems::table
         .filter(problems::state.eq_any(["resolved", "closed"]))
+        .filter(problems::resolved_at.ge(since))
+        .order(problems::created_at)
         .select(ProblemRow::as_select())
         .load(conn)?;
     Ok(rows
         .into_iter()
         .filter(|p| {
-            p.cis().iter().any(|c| cis.contains(c))
-                || (service.is_some() && p.service.as_deref() == service)
+            let own = p.cis();
+            if own.is_empty() {
+                service.is_some() && p.service.as_deref() == service
+            } else {
+                own.iter().any(|c| cis.contains(c))
+            }
         })
         .collect())
+}
+
+/// The actor recorded when an incident is found to recur a fixed problem.
+pub const RECURRENCE_ACTOR: &str = "system:recurrence";
+
+/// Links an incident to a problem; on a fixed problem the incident is a recurrence and the review
+/// reopens (under investigation again, the recurrence counted). The problem after it.
+///
+/// # Errors
+/// A query failing.
+pub fn link_incident(
+    conn: &mut AnyConnection,
+    problem: &ProblemRow,
+    incident: &str,
+    actor: &str,
+    now: DateTime<Utc>,
+) -> QueryResult<ProblemRow> {
+    if !link(conn, &problem.id, incident, actor, now)? {
+        return Ok(problem.clone());
+    }
+    activity(
+        conn,
+        &problem.id,
+        actor,
+        "incident_linked",
+        &serde_json::json!({"incident": incident}),
+        now,
+    )?;
+    if !matches!(problem.state.as_str(), "resolved" | "closed") {
+        return Ok(problem.clone());
+    }
+    let after = ProblemRow {
+        state: crate::domain::problem::ProblemState::UnderInvestigation
+            .as_str()
+            .to_owned(),
+        recurrences: problem.recurrences + 1,
+        updated_at: now.naive_utc(),
+        version: problem.version + 1,
+        ..problem.clone()
+    };
+    save(conn, Some(problem), &after, actor, "reopened", now)?;
+    activity(
+        conn,
+        &problem.id,
+        actor,
+        "recurred",
+        &serde_json::json!({"incident": incident, "was": problem.state}),
+        now,
+    )?;
+    Ok(after)
+}
+
+/// New incidents that recur a problem resolved within the window (`since`): each is linked to
+/// it, which reopens its review. How many links were made.
+///
+/// # Errors
+/// A query failing.
+pub fn detect_recurrences(
+    conn: &mut AnyConnection,
+    created: &[&crate::domain::incident::Incident],
+    since: NaiveDateTime,
+    now: DateTime<Utc>,
+) -> QueryResult<usize> {
+    let mut linked = 0;
+    for incident in created {
+        let id = incident.id.to_string();
+        let touching = fixed_touching(
+            conn,
+            &incident.configuration_items,
+            incident.service.as_deref(),
+            since,
+        )?;
+        // Asked afresh for each incident: a problem an earlier one reopened is no longer fixed.
+        for problem in touching {
+            link_incident(conn, &problem, &id, RECURRENCE_ACTOR, now)?;
+            linked += 1;
+        }
+    }
+    Ok(linked)
 }
 
 /// An incident as trends need it: id, number, service, CIs (JSON).
