@@ -13,13 +13,12 @@ use actix_web::http::{Method, StatusCode};
 use actix_web::{App, test as atest, web};
 use meridian_chassis::auth::Authenticator;
 use meridian_chassis::bus::Bus;
-use meridian_chassis::outbox::{Relay, Waker};
-use meridian_chassis::telemetry::Metrics;
+use meridian_chassis::outbox::Waker;
 use meridian_chassis::testing::{Backend, TestDb, amqp_url, dev_auth_config, test_bus_config};
 use meridian_chassis::{Clock, SystemClock};
 use serde_json::{Value, json};
 
-use crate::support::{declare, eventually, rabbit};
+use crate::support::{declare, eventually, rabbit, relay};
 
 struct Cluster {
     _dbs: (TestDb, TestDb, Option<TestDb>),
@@ -27,22 +26,6 @@ struct Cluster {
     control: meridian_control::Control,
     workflow: meridian_workflow::Workflow,
     notifier: Option<meridian_notifier::Notifier>,
-}
-
-fn relay(service: &'static str, db: &TestDb, bus: &Bus, waker: &Waker) {
-    tokio::spawn(
-        Relay {
-            service,
-            db: db.db.clone(),
-            url: secrecy::SecretString::from(db.url.clone()),
-            bus: bus.clone(),
-            batch_size: 64,
-            poll_interval: Duration::from_millis(100),
-            waker: waker.clone(),
-            metrics: Metrics::new().unwrap(),
-        }
-        .run(),
-    );
 }
 
 impl Cluster {

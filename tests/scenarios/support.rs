@@ -6,7 +6,9 @@ use std::time::Duration;
 use lapin::options::BasicGetOptions;
 use meridian_chassis::bus::{Bus, RabbitBus, Subscription};
 use meridian_chassis::config::BusConfig;
+use meridian_chassis::outbox::{Relay, Waker};
 use meridian_chassis::telemetry::Metrics;
+use meridian_chassis::testing::TestDb;
 
 /// Polls `check` every 100 ms until it returns `Some`, for at most `limit` (a bound on the
 /// wait, not a timing assertion).
@@ -66,4 +68,21 @@ pub async fn drain(url: &str, queue: &str) -> Vec<lapin::message::BasicGetMessag
     }
     let _ = connection.close(200, "drained".into()).await;
     messages
+}
+
+/// Runs the outbox relay of `service` on `db` into `bus`.
+pub fn relay(service: &'static str, db: &TestDb, bus: &Bus, waker: &Waker) {
+    tokio::spawn(
+        Relay {
+            service,
+            db: db.db.clone(),
+            url: secrecy::SecretString::from(db.url.clone()),
+            bus: bus.clone(),
+            batch_size: 64,
+            poll_interval: Duration::from_millis(100),
+            waker: waker.clone(),
+            metrics: Metrics::new().unwrap(),
+        }
+        .run(),
+    );
 }

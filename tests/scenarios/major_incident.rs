@@ -1,0 +1,311 @@
+//! The major incident procedure across the resolution and workflow services over the real
+//! RabbitMQ: an incident declared major over HTTP starts `major-incident.yaml` from
+//! `resolution.incident.major_declared`; top management acknowledges; the manager's status
+//! updates come back every 30 minutes (the workflow's clock is moved by hand) until the final
+//! one; the incident resolved over HTTP reaches the workflow as `resolution.incident.resolved`;
+//! the manager's review completes the procedure with its record.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_web::dev::{Service as _, ServiceResponse};
+use actix_web::http::{Method, StatusCode};
+use actix_web::{App, test as atest, web};
+use meridian_chassis::auth::Authenticator;
+use meridian_chassis::bus::Bus;
+use meridian_chassis::clock::ManualClock;
+use meridian_chassis::outbox::Waker;
+use meridian_chassis::testing::{Backend, TestDb, amqp_url, dev_auth_config, test_bus_config};
+use meridian_chassis::{Clock, SystemClock};
+use serde_json::{Value, json};
+
+use crate::support::{declare, eventually, rabbit, relay};
+
+struct Desk {
+    _dbs: (TestDb, TestDb),
+    auth: Authenticator,
+    resolution: meridian_resolution::Resolution,
+    workflow: meridian_workflow::Workflow,
+    /// The workflow's clock: timers fire when it is moved.
+    clock: ManualClock,
+}
+
+impl Desk {
+    async fn start(bus: &Bus, prefix: &str) -> Self {
+        if let Bus::Rabbit(rabbit) = bus {
+            let keys = [
+                "resolution.incident.major_declared",
+                "resolution.incident.resolved",
+                "resolution.incident.cancelled",
+            ];
+            declare(rabbit, &amqp_url(), &format!("{prefix}workflow"), &keys).await;
+        }
+        let resolution_db =
+            TestDb::new(Backend::Postgres, meridian_resolution::store::MIGRATIONS).await;
+        let workflow_db =
+            TestDb::new(Backend::Postgres, meridian_workflow::store::MIGRATIONS).await;
+        #[derive(serde::Deserialize)]
+        struct Root {
+            resolution: meridian_resolution::ResolutionConfig,
+            workflow: meridian_workflow::WorkflowConfig,
+        }
+        let root: Root = meridian_chassis::config::load_from(
+            &[
+                meridian_resolution::config::DEFAULTS,
+                meridian_workflow::config::DEFAULTS,
+                "workflow:\n  timer_poll_ms: 100\n",
+            ],
+            None,
+            vec![],
+        )
+        .unwrap();
+        let (resolution_waker, workflow_waker) = (Waker::default(), Waker::default());
+        relay("resolution", &resolution_db, bus, &resolution_waker);
+        relay("workflow", &workflow_db, bus, &workflow_waker);
+        let resolution = meridian_resolution::Resolution::new(
+            resolution_db.db.clone(),
+            Arc::new(SystemClock),
+            root.resolution,
+            resolution_waker,
+        );
+        resolution.start_consumers(bus, prefix);
+        let clock = ManualClock::at(SystemClock.now());
+        let workflow = meridian_workflow::Workflow::new(
+            workflow_db.db.clone(),
+            Arc::new(clock.clone()),
+            root.workflow,
+            workflow_waker,
+        );
+        let workflows = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../workflows");
+        meridian_workflow::deploy_folder(&workflow, &workflows)
+            .await
+            .unwrap();
+        let all = workflow.deployed().await.unwrap();
+        let bindings = meridian_workflow::events::bindings(all.iter().map(AsRef::as_ref));
+        meridian_workflow::events::start(bus, prefix, workflow.clone(), bindings);
+        tokio::spawn(meridian_workflow::scheduler::run(workflow.clone()));
+        Self {
+            _dbs: (resolution_db, workflow_db),
+            auth: Authenticator::new(&dev_auth_config()).unwrap(),
+            resolution,
+            workflow,
+            clock,
+        }
+    }
+
+    async fn app(
+        &self,
+    ) -> impl actix_web::dev::Service<
+        actix_http::Request,
+        Response = ServiceResponse<impl actix_web::body::MessageBody>,
+        Error = actix_web::Error,
+    > {
+        atest::init_service(
+            App::new()
+                .app_data(web::Data::new(self.auth.clone()))
+                .configure(meridian_resolution::configure(self.resolution.clone()))
+                .configure(meridian_workflow::configure(self.workflow.clone())),
+        )
+        .await
+    }
+
+    async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        who: (&str, &[&str]),
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        let app = self.app().await;
+        let roles: Vec<String> = who.1.iter().map(|r| (*r).to_owned()).collect();
+        let token = self
+            .auth
+            .mint_dev(
+                who.0,
+                &roles,
+                SystemClock.now(),
+                chrono::Duration::minutes(10),
+            )
+            .unwrap();
+        let mut req = atest::TestRequest::default()
+            .method(method)
+            .uri(path)
+            .insert_header(("Authorization", format!("Bearer {token}")));
+        if let Some(body) = body {
+            req = req.set_json(body);
+        }
+        let response = app.call(req.to_request()).await.unwrap();
+        let status = response.status();
+        let bytes = atest::read_body(response).await;
+        (
+            status,
+            serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+        )
+    }
+
+    /// The open tasks at `node` of the procedure of incident `id` that `who` may work.
+    async fn open(&self, id: &str, node: &str, who: (&str, &[&str])) -> Vec<Value> {
+        let mut found = Vec::new();
+        for query in ["assignee=me", "candidate=me"] {
+            let (status, page) = self
+                .call(Method::GET, &format!("/v1/tasks?{query}"), who, None)
+                .await;
+            assert_eq!(status, StatusCode::OK, "{page}");
+            found.extend(
+                page["items"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .filter(|t| t["node"] == node && t["business_key"] == id)
+                    .cloned(),
+            );
+        }
+        found
+    }
+
+    /// Waits for an open task at `node` for `who`.
+    async fn task(&self, id: &str, node: &str, who: (&str, &[&str])) -> Value {
+        eventually(Duration::from_secs(20), || async {
+            self.open(id, node, who).await.into_iter().next()
+        })
+        .await
+        .unwrap_or_else(|| panic!("{} gets a {node} task for {id}", who.0))
+    }
+
+    async fn complete(&self, task: &Value, who: (&str, &[&str]), body: Value) {
+        let (status, body) = self
+            .call(
+                Method::POST,
+                &format!("/v1/tasks/{}/complete", task["id"].as_str().unwrap()),
+                who,
+                Some(body),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+    }
+}
+
+const AGENT: (&str, &[&str]) = ("ada", &["agent"]);
+const IMOGEN: (&str, &[&str]) = ("imogen", &["incident-manager"]);
+const MONA: (&str, &[&str]) = ("mona", &["agent"]);
+const TESS: (&str, &[&str]) = ("tess", &["top-management"]);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_major_incident_runs_its_procedure_from_declaration_to_review() {
+    let (config, mut names) = test_bus_config(&amqp_url());
+    for service in ["resolution", "workflow"] {
+        names.queue(&format!("{}{service}", config.queue_prefix));
+    }
+    let (bus, _) = rabbit(&config);
+    let desk = Desk::start(&bus, &config.queue_prefix).await;
+    let (status, incident) = desk
+        .call(
+            Method::POST,
+            "/v1/incidents",
+            AGENT,
+            Some(json!({"title": "Mail down for everyone", "impact": "high", "urgency": "high", "assignment_group": "messaging"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{incident}");
+    let id = incident["id"].as_str().unwrap().to_owned();
+    let (status, body) = desk
+        .call(
+            Method::POST,
+            &format!("/v1/incidents/{id}/major"),
+            IMOGEN,
+            Some(json!({"manager": "mona", "reason": "no mail in or out"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+
+    // Top management is told, and acknowledges; the manager may not do it for them.
+    let notice = desk.task(&id, "inform_management", TESS).await;
+    let (_, detail) = desk
+        .call(
+            Method::GET,
+            &format!("/v1/tasks/{}", notice["id"].as_str().unwrap()),
+            TESS,
+            None,
+        )
+        .await;
+    assert_eq!(
+        detail["summary"]["title"], "Mail down for everyone",
+        "{detail}"
+    );
+    assert!(desk.open(&id, "inform_management", MONA).await.is_empty());
+    desk.complete(&notice, TESS, json!({"outcome": "acknowledged"}))
+        .await;
+
+    // The first status update at once; the next only after the interval.
+    let update = desk.task(&id, "communicate", MONA).await;
+    desk.complete(
+        &update,
+        MONA,
+        json!({"outcome": "sent", "fields": {"update": "Mail is down; next update in 30 minutes"}}),
+    )
+    .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(
+        desk.open(&id, "communicate", MONA).await.is_empty(),
+        "no update is due before the interval"
+    );
+    desk.clock.advance(chrono::Duration::minutes(30));
+    let update = desk.task(&id, "communicate", MONA).await;
+
+    // Resolved over HTTP; the event reaches the procedure over RabbitMQ.
+    let (status, body) = desk
+        .call(
+            Method::POST,
+            &format!("/v1/incidents/{id}/resolve"),
+            AGENT,
+            Some(json!({"code": "solved_permanently", "notes": "certificate renewed"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    desk.complete(
+        &update,
+        MONA,
+        json!({"outcome": "final", "fields": {"update": "Mail is back"}}),
+    )
+    .await;
+
+    // The review, and the procedure's record.
+    let review = desk.task(&id, "review", MONA).await;
+    desk.complete(
+        &review,
+        MONA,
+        json!({"outcome": "reviewed", "fields": {"cause": "expired certificate", "lessons": "alert on expiry", "problem_needed": true}}),
+    )
+    .await;
+    let instance = review["instance_id"].as_str().unwrap().to_owned();
+    let done = eventually(Duration::from_secs(20), || async {
+        let (_, state) = desk
+            .call(
+                Method::GET,
+                &format!("/v1/instances/{instance}"),
+                ("admin", &["admin"]),
+                None,
+            )
+            .await;
+        (state["status"] == "completed").then_some(state)
+    })
+    .await
+    .expect("the procedure completes");
+    assert_eq!(done["definition"], "major-incident");
+    assert_eq!(done["outcome"], "reviewed");
+    assert_eq!(done["variables"]["review"]["cause"], "expired certificate");
+    let resolved = &done["variables"]["resolution"]["data"];
+    assert_eq!(
+        (
+            resolved["incident"]["id"].as_str(),
+            resolved["incident"]["state"].as_str(),
+            resolved["resolution_notes"].as_str()
+        ),
+        (
+            Some(id.as_str()),
+            Some("INCIDENT_STATE_RESOLVED"),
+            Some("certificate renewed")
+        ),
+        "{done}"
+    );
+}
