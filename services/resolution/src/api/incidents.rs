@@ -327,14 +327,23 @@ pub fn create_all(
 {
     move |conn, creations| {
         let numbers = store::next_numbers(conn, creations.len())?;
+        // CIs named by their name are recorded by their id (the CMDB read model).
+        let cis = creations
+            .iter()
+            .map(|c| crate::store::cis::resolve(conn, &c.fields.configuration_items))
+            .collect::<Result<Vec<_>, _>>()?;
         let opened: Vec<(Incident, Vec<IncidentEvent>)> = creations
             .iter()
             .zip(numbers)
-            .map(|(creation, number)| {
+            .zip(cis)
+            .map(|((creation, number), configuration_items)| {
                 Incident::open(
                     Uuid::now_v7(),
                     number,
-                    creation.fields.clone(),
+                    NewIncident {
+                        configuration_items,
+                        ..creation.fields.clone()
+                    },
                     &matrix,
                     &creation.actor,
                     creation.now,

@@ -110,7 +110,8 @@ fn apply(
     };
     let open_new = |conn: &mut meridian_chassis::db::AnyConnection| -> Result<Incident, DbError> {
         let number = incidents::next_number(conn)?;
-        let fields = intake::incident_for(alert, &svc.config.intake);
+        let mut fields = intake::incident_for(alert, &svc.config.intake);
+        fields.configuration_items = crate::store::cis::resolve(conn, &fields.configuration_items)?;
         let (incident, events) = Incident::open(
             Uuid::now_v7(),
             number,

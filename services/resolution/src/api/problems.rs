@@ -239,8 +239,11 @@ pub async fn create_problem(
                 title: input.title.trim().to_owned(),
                 description: input.description,
                 service: input.service,
-                configuration_items: serde_json::to_string(&input.configuration_items)
-                    .unwrap_or_default(),
+                configuration_items: serde_json::to_string(&crate::store::cis::resolve(
+                    conn,
+                    &input.configuration_items,
+                )?)
+                .unwrap_or_default(),
                 state: ProblemState::New.as_str().to_owned(),
                 source: input.source,
                 symptoms: String::new(),
@@ -696,10 +699,15 @@ pub async fn search_known_errors(
     let rows = svc
         .db
         .run(move |conn| -> Result<_, Problem> {
+            // A CI asked for by its name is looked for by its id too.
+            let ci = match query.ci {
+                Some(ci) => crate::store::cis::resolve(conn, &[ci])?.pop(),
+                None => None,
+            };
             Ok(store::search(
                 conn,
                 query.q.as_deref(),
-                query.ci.as_deref(),
+                ci.as_deref(),
                 query.service.as_deref(),
                 limit,
             )?)

@@ -921,3 +921,67 @@ on_both_backends!(a_failed_deployment_becomes_an_incident_once, |app| {
     assert_eq!(items[0]["configuration_items"], json!(["pay-db"]));
     assert_eq!(items[0]["category"], "deployment");
 });
+
+fn ci_changed(id: &str, name: &str, revision: i64) -> meridian_chassis::bus::Envelope {
+    use meridian_proto::Message;
+    meridian_chassis::bus::Envelope {
+        id: uuid::Uuid::now_v7(),
+        event_type: crate::events::consume::CI_CHANGED.to_owned(),
+        source: "/meridian/control".to_owned(),
+        subject: id.to_owned(),
+        time: meridian_chassis::Clock::now(&meridian_chassis::SystemClock),
+        correlation_id: None,
+        causation_id: None,
+        actor: Some("system:discovery".to_owned()),
+        payload: meridian_proto::control::v1::ConfigurationItemChanged {
+            id: id.to_owned(),
+            name: name.to_owned(),
+            class: "server".to_owned(),
+            owner: "olga".to_owned(),
+            status: "live".to_owned(),
+            revision,
+        }
+        .encode_to_vec(),
+    }
+}
+
+on_both_backends!(cis_named_by_their_name_are_recorded_by_their_id, |app| {
+    let apply = |envelope| {
+        crate::events::consume::apply_ci(&app.service.db, &meridian_chassis::SystemClock, envelope)
+    };
+    apply(ci_changed("ci-1", "mx-gateway", 2)).await.unwrap();
+    // An older revision arriving late changes nothing; a newer one renames.
+    apply(ci_changed("ci-1", "old-name", 1)).await.unwrap();
+    apply(ci_changed("ci-2", "db", 1)).await.unwrap();
+    apply(ci_changed("ci-3", "db", 1)).await.unwrap();
+    let mut empty = ci_changed("", "x", 1);
+    empty.payload = meridian_proto::Message::encode_to_vec(
+        &meridian_proto::control::v1::ConfigurationItemChanged::default(),
+    );
+    assert!(matches!(
+        apply(empty).await,
+        Err(meridian_chassis::bus::HandleError::Malformed(_))
+    ));
+    let created = app
+        .create(
+            json!({"title": "Mail queue stuck", "impact": "low", "urgency": "low",
+            "configuration_items": ["mx-gateway", "ci-1", "db", "printer-7"]}),
+        )
+        .await;
+    // By name → its id (once); an id stays; a shared name or an unknown CI stays as given.
+    assert_eq!(
+        created["configuration_items"],
+        json!(["ci-1", "db", "printer-7"]),
+        "{created}"
+    );
+    apply(ci_changed("ci-1", "mx-gw", 3)).await.unwrap();
+    let renamed = app
+        .create(json!({"title": "Again", "impact": "low", "urgency": "low",
+            "configuration_items": ["mx-gw", "old-name"]}))
+        .await;
+    assert_eq!(
+        renamed["configuration_items"],
+        json!(["ci-1", "old-name"]),
+        "{renamed}"
+    );
+});

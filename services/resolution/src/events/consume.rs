@@ -2,6 +2,8 @@
 //! - `service_level.service.*` → the catalogue read model;
 //! - `control.deployment.failed` → an incident for the failed deployment (8.5.3 asks that a
 //!   failed deployment be handled as an incident).
+//! - `control.ci.changed` → the CMDB read model (a CI named on an incident by its name is
+//!   recorded by its id).
 
 use std::sync::Arc;
 
@@ -11,13 +13,14 @@ use meridian_chassis::{Clock, inbox};
 use meridian_proto::Message;
 use meridian_proto::service_level::v1::{Criticality, ServicePublished, ServiceStatus};
 
-use meridian_proto::control::v1::DeploymentRecorded;
+use meridian_proto::control::v1::{ConfigurationItemChanged, DeploymentRecorded};
 use uuid::Uuid;
 
 use crate::config::ProblemsConfig;
 use crate::domain::incident::{Incident, NewIncident};
 use crate::domain::priority::{Level, PriorityMatrix};
 use crate::store::catalogue::{self, ServiceRow};
+use crate::store::cis::{self, CiRow};
 use crate::store::incidents::{self, Context};
 
 /// The inbox name of this consumer.
@@ -77,6 +80,40 @@ pub async fn apply(db: &Db, clock: &dyn Clock, envelope: Envelope) -> Result<(),
     .map_err(|e| HandleError::Transient(e.to_string()))
 }
 
+/// A CI was created or changed in control.
+pub const CI_CHANGED: &str = "control.ci.changed";
+
+/// Applies a `control.ci.changed` message to the CMDB read model (once; an older revision than
+/// the one held is ignored).
+///
+/// # Errors
+/// [`HandleError::Malformed`] for a payload that does not decode or has no id;
+/// [`HandleError::Transient`] when the database fails.
+pub async fn apply_ci(db: &Db, clock: &dyn Clock, envelope: Envelope) -> Result<(), HandleError> {
+    let ci = ConfigurationItemChanged::decode(envelope.payload.as_slice())
+        .map_err(|e| HandleError::Malformed(format!("payload does not decode: {e}")))?;
+    if ci.id.is_empty() {
+        return Err(HandleError::Malformed("CI id is empty".to_owned()));
+    }
+    let row = CiRow {
+        id: ci.id,
+        name: ci.name,
+        class: ci.class,
+        owner: ci.owner,
+        status: ci.status,
+        revision: ci.revision,
+    };
+    let (id, now) = (envelope.id.to_string(), clock.now());
+    db.transaction(move |conn| -> Result<(), DbError> {
+        if inbox::claim(conn, CONSUMER, &id, now)? {
+            cis::upsert(conn, &row)?;
+        }
+        Ok(())
+    })
+    .await
+    .map_err(|e| HandleError::Transient(e.to_string()))
+}
+
 /// The event of a failed deployment.
 pub const DEPLOYMENT_FAILED: &str = "control.deployment.failed";
 
@@ -103,6 +140,7 @@ pub async fn apply_deployment_failed(
             return Ok(());
         }
         let number = incidents::next_number(conn)?;
+        let configuration_items = cis::resolve(conn, &failed.configuration_items)?;
         let fields = NewIncident {
             title: format!(
                 "Deployment of {} {} to {} failed",
@@ -114,7 +152,7 @@ pub async fn apply_deployment_failed(
             ),
             caller: "system:control".to_owned(),
             service: None,
-            configuration_items: failed.configuration_items,
+            configuration_items,
             category: Some("deployment".to_owned()),
             impact: Level::High,
             urgency: Level::High,
@@ -144,7 +182,7 @@ pub async fn apply_deployment_failed(
     .map_err(|e| HandleError::Transient(e.to_string()))
 }
 
-/// Starts consuming catalogue events and failed deployments into `db`.
+/// Starts consuming catalogue events, CI changes and failed deployments into `db`.
 pub fn start(
     bus: &Bus,
     queue_prefix: &str,
@@ -158,6 +196,7 @@ pub fn start(
         bindings: vec![
             "service_level.service.*".to_owned(),
             DEPLOYMENT_FAILED.to_owned(),
+            CI_CHANGED.to_owned(),
         ],
     };
     bus.consume(
@@ -168,6 +207,8 @@ pub fn start(
             async move {
                 if envelope.event_type == DEPLOYMENT_FAILED {
                     apply_deployment_failed(&db, &*clock, matrix, problems, envelope).await
+                } else if envelope.event_type == CI_CHANGED {
+                    apply_ci(&db, &*clock, envelope).await
                 } else {
                     apply(&db, &*clock, envelope).await
                 }

@@ -3,6 +3,7 @@
 //! record and its outbox events together.
 
 pub mod catalogue;
+pub mod cis;
 pub mod incidents;
 pub mod intake;
 pub mod problems;

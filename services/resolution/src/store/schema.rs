@@ -135,3 +135,15 @@ diesel::table! {
         details -> Text,
     }
 }
+
+diesel::table! {
+    /// The CMDB as resolution needs it (from control.ci.changed events).
+    known_cis (id) {
+        id -> Text,
+        name -> Text,
+        class -> Text,
+        owner -> Text,
+        status -> Text,
+        revision -> BigInt,
+    }
+}
