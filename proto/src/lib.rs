@@ -164,6 +164,34 @@ pub const EVENT_TYPES: &[(&str, &str)] = &[
         "meridian.resolution.v1.ProblemChanged",
     ),
     (
+        "resolution.request.submitted",
+        "meridian.resolution.v1.RequestChanged",
+    ),
+    (
+        "resolution.request.approved",
+        "meridian.resolution.v1.RequestChanged",
+    ),
+    (
+        "resolution.request.rejected",
+        "meridian.resolution.v1.RequestChanged",
+    ),
+    (
+        "resolution.request.fulfilment_started",
+        "meridian.resolution.v1.RequestChanged",
+    ),
+    (
+        "resolution.request.fulfilled",
+        "meridian.resolution.v1.RequestChanged",
+    ),
+    (
+        "resolution.request.closed",
+        "meridian.resolution.v1.RequestChanged",
+    ),
+    (
+        "resolution.request.cancelled",
+        "meridian.resolution.v1.RequestChanged",
+    ),
+    (
         "service_level.service.published",
         "meridian.service_level.v1.ServicePublished",
     ),

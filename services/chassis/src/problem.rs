@@ -91,6 +91,9 @@ catalogue! {
     BREACH_NOT_FOUND = ("breach_not_found", 404, "No such SLA breach");
     PROBLEM_NOT_FOUND = ("problem_not_found", 404, "No such problem");
     PROBLEM_TRANSITION_NOT_ALLOWED = ("problem_transition_not_allowed", 409, "The problem's state does not allow this action");
+    REQUEST_NOT_FOUND = ("request_not_found", 404, "No such service request");
+    REQUEST_TRANSITION_NOT_ALLOWED = ("request_transition_not_allowed", 409, "The service request's state does not allow this action");
+    REQUEST_ITEM_NOT_FOUND = ("request_item_not_found", 400, "The catalogue offers no such request item");
 }
 
 /// One bad field, as in RFC 7807's own example.

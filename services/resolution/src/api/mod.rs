@@ -4,7 +4,10 @@ pub mod error;
 pub mod incidents;
 pub mod intake;
 pub mod problems;
+pub mod requests;
 
+#[cfg(test)]
+mod test_support;
 #[cfg(test)]
 mod tests;
 
@@ -39,6 +42,10 @@ meridian_chassis::routes! {
     "/v1/problems/{id}/notes" => { post: problems::add_problem_note },
     "/v1/problems/{id}/incidents" => { post: problems::link_problem_incident },
     "/v1/known-errors" => { get: problems::search_known_errors },
+    "/v1/request-items" => { get: requests::list_items },
+    "/v1/requests" => { get: requests::list_requests, post: requests::create_request },
+    "/v1/requests/{id}" => { get: requests::get_request },
+    "/v1/requests/{id}/{action}" => { post: requests::act_on_request },
 }
 
 struct BearerAuth;
@@ -62,7 +69,7 @@ impl utoipa::Modify for BearerAuth {
 /// The resolution service's OpenAPI document.
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "Meridian resolution", description = "Incident management (ISO/IEC 20000-1 8.6.1)"),
+    info(title = "Meridian resolution", description = "Incidents, service requests, problems and known errors (ISO/IEC 20000-1 8.6)"),
     paths(
         incidents::list_incidents, incidents::create_incident, incidents::get_incident,
         incidents::update_incident, incidents::assign_incident, incidents::start_incident,
@@ -75,12 +82,15 @@ impl utoipa::Modify for BearerAuth {
         problems::investigate_problem, problems::record_known_error, problems::resolve_problem,
         problems::close_problem, problems::reopen_problem, problems::cancel_problem,
         problems::add_problem_note, problems::link_problem_incident, problems::search_known_errors,
+        requests::list_items, requests::list_requests, requests::create_request,
+        requests::get_request, requests::act_on_request,
     ),
     modifiers(&BearerAuth),
     tags(
         (name = "incidents", description = "Incident management"),
         (name = "intake", description = "Alerts from monitoring into incidents"),
         (name = "problems", description = "Problems and known errors (8.6.3)"),
+        (name = "requests", description = "Service requests (8.6.2)"),
     )
 )]
 pub struct ApiDoc;

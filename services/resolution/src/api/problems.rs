@@ -25,7 +25,13 @@ fn utc(at: chrono::NaiveDateTime) -> DateTime<Utc> {
     meridian_chassis::clock::utc(at)
 }
 
-fn text(params: &mut Vec<InvalidParam>, name: &str, value: &str, max: usize, required: bool) {
+pub(super) fn text(
+    params: &mut Vec<InvalidParam>,
+    name: &str,
+    value: &str,
+    max: usize,
+    required: bool,
+) {
     if (required && value.trim().is_empty()) || value.chars().count() > max {
         params.push(InvalidParam::new(
             name,
@@ -34,7 +40,7 @@ fn text(params: &mut Vec<InvalidParam>, name: &str, value: &str, max: usize, req
     }
 }
 
-fn checked(params: Vec<InvalidParam>) -> Result<(), Problem> {
+pub(super) fn checked(params: Vec<InvalidParam>) -> Result<(), Problem> {
     if params.is_empty() {
         Ok(())
     } else {

@@ -2,100 +2,10 @@
 //! search, incidents linked, a recurrence reopening the review, a workaround's use counted when
 //! an incident is resolved with it, and proposals from incident trends.
 
-use std::sync::Arc;
-
-use actix_web::dev::Service as _;
 use actix_web::http::{Method, StatusCode};
-use actix_web::{App, test as atest, web};
-use meridian_chassis::auth::Authenticator;
-use meridian_chassis::outbox::Waker;
-use meridian_chassis::testing::{BACKENDS, TestDb, dev_auth_config};
 use serde_json::{Value, json};
 
-use crate::Resolution;
-
-struct Harness {
-    _db: TestDb,
-    svc: Resolution,
-    auth: Authenticator,
-}
-
-impl Harness {
-    async fn new(backend: meridian_chassis::testing::Backend) -> Self {
-        let db = TestDb::new(backend, crate::store::MIGRATIONS).await;
-        #[derive(serde::Deserialize)]
-        struct Root {
-            resolution: crate::ResolutionConfig,
-        }
-        let root: Root =
-            meridian_chassis::config::load_from(&[crate::config::DEFAULTS], None, vec![]).unwrap();
-        let svc = Resolution::new(
-            db.db.clone(),
-            Arc::new(meridian_chassis::SystemClock),
-            root.resolution,
-            Waker::default(),
-        );
-        Self {
-            _db: db,
-            svc,
-            auth: Authenticator::new(&dev_auth_config()).unwrap(),
-        }
-    }
-
-    async fn call(&self, method: Method, path: &str, body: Option<Value>) -> (StatusCode, Value) {
-        let app = atest::init_service(
-            App::new()
-                .app_data(web::Data::new(self.auth.clone()))
-                .configure(|cfg| meridian_chassis::http::configure(cfg, 64 * 1024))
-                .configure(crate::configure(self.svc.clone())),
-        )
-        .await;
-        let token = self
-            .auth
-            .mint_dev(
-                "pat",
-                &["agent".to_owned()],
-                meridian_chassis::Clock::now(&meridian_chassis::SystemClock),
-                chrono::Duration::minutes(5),
-            )
-            .unwrap();
-        let mut req = atest::TestRequest::default()
-            .method(method)
-            .uri(path)
-            .insert_header(("Authorization", format!("Bearer {token}")));
-        if let Some(body) = body {
-            req = req.set_json(body);
-        }
-        let response = app.call(req.to_request()).await.unwrap();
-        let status = response.status();
-        let bytes = atest::read_body(response).await;
-        (
-            status,
-            serde_json::from_slice(&bytes).unwrap_or(Value::Null),
-        )
-    }
-
-    async fn incident(&self, title: &str, ci: &str) -> Value {
-        let (status, body) = self
-            .call(Method::POST, "/v1/incidents", Some(json!({"title": title, "impact": "medium", "urgency": "medium", "service": "email", "configuration_items": [ci], "assignment_group": "messaging"})))
-            .await;
-        assert_eq!(status, StatusCode::CREATED, "{body}");
-        body
-    }
-}
-
-macro_rules! on_both_backends {
-    ($name:ident, |$h:ident| $body:block) => {
-        #[actix_web::test]
-        async fn $name() {
-            for backend in BACKENDS {
-                let $h = Harness::new(backend).await;
-                async { $body }.await;
-                drop($h);
-            }
-        }
-    };
-}
+use crate::api::test_support::on_both_backends;
 
 on_both_backends!(
     a_problem_goes_from_new_to_known_error_to_resolved_and_closed_refusing_what_its_state_forbids,

@@ -5,3 +5,4 @@ pub mod incident;
 pub mod intake;
 pub mod priority;
 pub mod problem;
+pub mod request;

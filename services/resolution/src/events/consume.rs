@@ -1,5 +1,6 @@
 //! What the resolution service consumes, each message once (inbox):
-//! - `service_level.service.*` → the catalogue read model;
+//! - `service_level.service.*` → the catalogue read model, with the request items each service
+//!   offers;
 //! - `control.deployment.failed` → an incident for the failed deployment (8.5.3 asks that a
 //!   failed deployment be handled as an incident).
 //! - `control.ci.changed` → the CMDB read model (a CI named on an incident by its name is
@@ -22,15 +23,18 @@ use crate::domain::priority::{Level, PriorityMatrix};
 use crate::store::catalogue::{self, ServiceRow};
 use crate::store::cis::{self, CiRow};
 use crate::store::incidents::{self, Context};
+use crate::store::requests::{self, ItemRow};
 
 /// The inbox name of this consumer.
 pub const CONSUMER: &str = "resolution.catalogue";
 
-/// Decodes a `service_level.service.published` message into a read-model row.
+/// Decodes a `service_level.service.published` message into read-model rows: the service and
+/// the request items it offers.
 ///
 /// # Errors
-/// [`HandleError::Malformed`] for another type, a payload that does not decode, or no id.
-pub fn decode(envelope: &Envelope) -> Result<ServiceRow, HandleError> {
+/// [`HandleError::Malformed`] for another type, a payload that does not decode, no id, or
+/// request items that are not a list of items.
+pub fn decode(envelope: &Envelope) -> Result<(ServiceRow, Vec<ItemRow>), HandleError> {
     if envelope.event_type != "service_level.service.published" {
         return Err(HandleError::Malformed(format!(
             "unexpected event type {}",
@@ -53,26 +57,32 @@ pub fn decode(envelope: &Envelope) -> Result<ServiceRow, HandleError> {
         ServiceStatus::Live | ServiceStatus::Unspecified => "live",
         ServiceStatus::Retired => "retired",
     };
-    Ok(ServiceRow {
-        id: message.id,
-        name: message.name,
-        criticality: criticality.to_owned(),
-        status: status.to_owned(),
-        revision: message.revision,
-    })
+    let items = requests::parse_items(&message.id, &message.request_items_json)
+        .map_err(|e| HandleError::Malformed(format!("request_items_json: {e}")))?;
+    Ok((
+        ServiceRow {
+            id: message.id,
+            name: message.name,
+            criticality: criticality.to_owned(),
+            status: status.to_owned(),
+            revision: message.revision,
+        },
+        items,
+    ))
 }
 
-/// Applies one message: claims its id in the inbox and upserts the service, in one transaction.
+/// Applies one message: claims its id in the inbox and upserts the service and its request
+/// items (unless what is held is newer), in one transaction.
 ///
 /// # Errors
 /// [`HandleError::Malformed`] as [`decode`]; [`HandleError::Transient`] when the database fails.
 pub async fn apply(db: &Db, clock: &dyn Clock, envelope: Envelope) -> Result<(), HandleError> {
-    let row = decode(&envelope)?;
+    let (row, items) = decode(&envelope)?;
     let id = envelope.id.to_string();
     let now = clock.now();
     db.transaction(move |conn| -> Result<(), DbError> {
-        if inbox::claim(conn, CONSUMER, &id, now)? {
-            catalogue::upsert(conn, &row)?;
+        if inbox::claim(conn, CONSUMER, &id, now)? && catalogue::upsert(conn, &row)? {
+            requests::replace_items(conn, &row.id, &items)?;
         }
         Ok(())
     })

@@ -8,7 +8,7 @@ use meridian_chassis::{audit, outbox};
 use serde::Serialize;
 use serde_json::Value;
 
-use super::schema::{counters, incidents, problem_activity, problem_incidents, problems};
+use super::schema::{incidents, problem_activity, problem_incidents, problems};
 
 /// A problem.
 #[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable, AsChangeset, Serialize)]
@@ -84,28 +84,7 @@ pub struct ActivityRow {
 /// # Errors
 /// A query failing.
 pub fn next_number(conn: &mut AnyConnection) -> QueryResult<String> {
-    #[derive(QueryableByName)]
-    struct Number {
-        #[diesel(sql_type = diesel::sql_types::BigInt)]
-        value: i64,
-    }
-    let value = match conn {
-        AnyConnection::Postgresql(pg) => {
-            diesel::sql_query("SELECT nextval('problem_number_seq') AS value")
-                .get_result::<Number>(pg)?
-                .value
-        }
-        AnyConnection::Sqlite(sqlite) => {
-            diesel::update(counters::table.find("problem_number"))
-                .set(counters::value.eq(counters::value + 1))
-                .execute(sqlite)?;
-            counters::table
-                .find("problem_number")
-                .select(counters::value)
-                .first(sqlite)?
-        }
-    };
-    Ok(format!("PRB{value:07}"))
+    super::next_number(conn, "problem", "PRB")
 }
 
 /// Records activity on a problem.

@@ -147,3 +147,52 @@ diesel::table! {
         revision -> BigInt,
     }
 }
+
+diesel::table! {
+    /// The request items of the catalogue (from service_level.service.* events).
+    request_items (service_id, id) {
+        service_id -> Text,
+        id -> Text,
+        name -> Text,
+        description -> Text,
+        /// JSON: the form (name → typed field).
+        fields -> Text,
+        workflow -> Nullable<Text>,
+        needs_approval -> Bool,
+    }
+}
+
+diesel::table! {
+    /// Service requests.
+    requests (id) {
+        id -> Text,
+        number -> Text,
+        service_id -> Text,
+        item_id -> Text,
+        item_name -> Text,
+        requested_by -> Text,
+        requested_for -> Text,
+        /// JSON: the form as filled in.
+        fields -> Text,
+        state -> Text,
+        needs_approval -> Bool,
+        workflow -> Nullable<Text>,
+        approved_by -> Nullable<Text>,
+        notes -> Text,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+        version -> BigInt,
+    }
+}
+
+diesel::table! {
+    /// A request's history.
+    request_history (id) {
+        id -> Text,
+        request_id -> Text,
+        at -> Timestamp,
+        actor -> Text,
+        kind -> Text,
+        details -> Text,
+    }
+}
