@@ -5,11 +5,12 @@
 //!   malformed message is dead-lettered and the consumer goes on.
 //! - `changes`: change approval across control and workflow: CAB through the task API, veto,
 //!   emergency CAB, the requester refused as approver.
-//! - `major_incident`: the major incident procedure from declaration over HTTP to the review,
-//!   its events over RabbitMQ and its status-update timer.
+//! - `resolution`: the major incident procedure from declaration over HTTP to the review, its
+//!   events over RabbitMQ and its status-update timer; a service request approved and fulfilled
+//!   through its workflow's tasks and commands.
 #![expect(clippy::unwrap_used, reason = "tests fail loudly")]
 
 mod bus;
 mod changes;
-mod major_incident;
+mod resolution;
 mod support;

@@ -162,7 +162,7 @@ async fn seed_directory(notifier: &meridian_notifier::Notifier) -> anyhow::Resul
         ("bob", "Bob Chen", &["cab"]),
         ("carol", "Carol Diaz", &["requester"]),
         ("dave", "Dave Okafor", &["cab", "agent"]),
-        ("erin", "Erin Novak", &["cab"]),
+        ("erin", "Erin Novak", &["cab", "request-approver"]),
     ];
     notifier
         .db
@@ -240,6 +240,16 @@ async fn seed_workflow(workflow: &meridian_workflow::Workflow) -> anyhow::Result
     Ok(())
 }
 
+/// What users may order under the demo e-mail service: a mailbox the desk creates once a request
+/// approver agrees, and a shared mailbox fulfilled through the request-fulfilment workflow.
+const EMAIL_ITEMS: &str = r#"[
+    {"id": "new-mailbox", "name": "A new mailbox", "needs_approval": true,
+     "fields": {"owner": {"type": "string", "required": true}, "quota_gb": {"type": "integer"}}},
+    {"id": "shared-mailbox", "name": "A shared mailbox", "needs_approval": true,
+     "workflow": "request-fulfilment",
+     "fields": {"members": {"type": "string_list", "required": true}}}
+]"#;
+
 /// The demo catalogue, an office-hours and a 24×7 calendar, and the e-mail service's SLA, once
 /// per data folder; the catalogue is published to the other services through the outbox.
 async fn seed_service_level(
@@ -271,7 +281,7 @@ async fn seed_service_level(
                     configuration_items: "[]".to_owned(),
                     criticality: criticality.to_owned(),
                     status: "live".to_owned(),
-                    request_items: "[]".to_owned(),
+                    request_items: if id == "email" { EMAIL_ITEMS } else { "[]" }.to_owned(),
                     revision: 1,
                     created_at: at,
                     updated_at: at,

@@ -62,7 +62,8 @@ impl Resolution {
         }
     }
 
-    /// Starts the service's consumers on `bus` (the catalogue read model).
+    /// Starts the service's consumers on `bus` (read models, failed deployments, the request
+    /// fulfilment workflows' commands).
     pub fn start_consumers(&self, bus: &Bus, queue_prefix: &str) {
         events::consume::start(
             bus,
@@ -72,6 +73,7 @@ impl Resolution {
             self.config.priority_matrix,
             self.config.problems,
         );
+        events::commands::start(bus, queue_prefix, self.clone());
     }
 }
 

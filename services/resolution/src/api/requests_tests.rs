@@ -405,3 +405,122 @@ on_both_backends!(
         );
     }
 );
+
+/// Sends the workflow's command for `request` and returns the replies in the outbox so far.
+async fn command(
+    h: &Harness,
+    request: &Value,
+    correlation: &str,
+    input: Value,
+) -> Vec<meridian_proto::workflow::v1::CommandReply> {
+    let envelope = meridian_chassis::bus::Envelope {
+        id: uuid::Uuid::now_v7(),
+        event_type: crate::events::commands::TRANSITION.to_owned(),
+        source: "/meridian/workflow".to_owned(),
+        subject: request["id"].as_str().unwrap().to_owned(),
+        time: meridian_chassis::Clock::now(&meridian_chassis::SystemClock),
+        correlation_id: Some(correlation.to_owned()),
+        causation_id: None,
+        actor: Some("system:workflow".to_owned()),
+        payload: meridian_proto::workflow::v1::Command {
+            correlation_id: correlation.to_owned(),
+            command: crate::events::commands::TRANSITION.to_owned(),
+            instance_id: uuid::Uuid::now_v7().to_string(),
+            business_key: request["id"].as_str().unwrap().to_owned(),
+            input_json: input.to_string(),
+            attempt: 1,
+        }
+        .encode_to_vec(),
+    };
+    for _ in 0..2 {
+        // Delivered twice: applied once.
+        crate::events::commands::apply(&h.svc, envelope.clone())
+            .await
+            .unwrap();
+    }
+    h.svc
+        .db
+        .run(|conn| {
+            meridian_chassis::outbox::pending(conn, 10_000)
+                .map_err(meridian_chassis::db::DbError::from)
+        })
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|(_, e)| e.event_type == crate::events::commands::TRANSITIONED)
+        .map(|(_, e)| {
+            meridian_proto::workflow::v1::CommandReply::decode(e.payload.as_slice()).unwrap()
+        })
+        .collect()
+}
+
+on_both_backends!(
+    the_workflows_commands_move_the_request_once_and_answer_every_time,
+    |h| {
+        publish(&h, 1, ServiceStatus::Live, &items()).await;
+        let request = order(&h, "shared-mailbox", json!({"members": ["otto"]})).await;
+        // Fulfilment cannot start before the approval: refused, with the reason.
+        let replies = command(&h, &request, "c-1", json!({"action": "start"})).await;
+        assert_eq!(replies.len(), 1, "one reply for a command delivered twice");
+        assert!(!replies[0].ok);
+        assert!(
+            replies[0]
+                .error
+                .starts_with("request_transition_not_allowed"),
+            "{}",
+            replies[0].error
+        );
+        let replies = command(
+            &h,
+            &request,
+            "c-2",
+            json!({"action": "approve", "actor": "amy", "comment": "fine"}),
+        )
+        .await;
+        assert!(replies[1].ok, "{}", replies[1].error);
+        assert_eq!(replies[1].correlation_id, "c-2");
+        let output: Value = serde_json::from_str(&replies[1].output_json).unwrap();
+        assert_eq!(output["state"], "approved");
+        // A retry whose first reply was lost: answered ok, no second change.
+        let replies = command(
+            &h,
+            &request,
+            "c-3",
+            json!({"action": "approve", "actor": "amy"}),
+        )
+        .await;
+        assert!(replies[2].ok, "{}", replies[2].error);
+        let replies = command(&h, &request, "c-4", json!({"action": "fulfil"})).await;
+        assert!(!replies[3].ok);
+        let replies = command(&h, &request, "c-5", json!({"action": "teleport"})).await;
+        assert!(
+            replies[4].error.contains("input.action"),
+            "{}",
+            replies[4].error
+        );
+        let path = format!("/v1/requests/{}", request["id"].as_str().unwrap());
+        let (_, now) = h.call_as(RITA, Method::GET, &path, None).await;
+        let kinds: Vec<&str> = now["history"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|e| e["kind"].as_str())
+            .collect();
+        assert_eq!(kinds, ["submitted", "approved"]);
+        assert_eq!(now["approved_by"], "amy");
+        // Fulfilment needs its notes.
+        command(&h, &request, "c-6", json!({"action": "start"})).await;
+        let replies = command(
+            &h,
+            &request,
+            "c-7",
+            json!({"action": "fulfil", "actor": "pat"}),
+        )
+        .await;
+        assert!(replies[6].error.contains("notes"), "{}", replies[6].error);
+        let mut other = request.clone();
+        other["id"] = json!("no-such-request");
+        let replies = command(&h, &other, "c-8", json!({"action": "start"})).await;
+        assert_eq!(replies[7].error, "no request no-such-request");
+    }
+);

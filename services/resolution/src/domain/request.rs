@@ -100,6 +100,18 @@ impl RequestAction {
         }
     }
 
+    /// The state it leads to.
+    pub fn target(self) -> RequestState {
+        match self {
+            Self::Approve => RequestState::Approved,
+            Self::Reject => RequestState::Rejected,
+            Self::Start => RequestState::InFulfilment,
+            Self::Fulfil => RequestState::Fulfilled,
+            Self::Close => RequestState::Closed,
+            Self::Cancel => RequestState::Cancelled,
+        }
+    }
+
     /// Whether a request whose item names a fulfilment workflow takes it from that workflow
     /// only (approval and fulfilment are the workflow's tasks).
     pub fn by_workflow(self) -> bool {
@@ -146,14 +158,7 @@ impl RequestState {
         if !self.allowed(needs_approval).contains(&action) {
             return None;
         }
-        Some(match action {
-            RequestAction::Approve => Self::Approved,
-            RequestAction::Reject => Self::Rejected,
-            RequestAction::Start => Self::InFulfilment,
-            RequestAction::Fulfil => Self::Fulfilled,
-            RequestAction::Close => Self::Closed,
-            RequestAction::Cancel => Self::Cancelled,
-        })
+        Some(action.target())
     }
 }
 

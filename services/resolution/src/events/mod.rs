@@ -1,6 +1,8 @@
-//! What the resolution service publishes (`resolution.incident.*`, through the outbox) and
-//! consumes (`service_level.service.*`, into the catalogue read model).
+//! What the resolution service publishes (`resolution.incident.*`, `.problem.*`, `.request.*`,
+//! through the outbox) and consumes (`consume`: read models and failed deployments;
+//! `commands`: the fulfilment workflows' commands).
 
+pub mod commands;
 pub mod consume;
 pub mod publish;
 

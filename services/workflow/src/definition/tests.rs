@@ -27,6 +27,7 @@ fn every_shipped_definition_loads() {
             "document-approval",
             "emergency-change",
             "major-incident",
+            "request-fulfilment",
             "standard-change",
             "supplier-review"
         ]

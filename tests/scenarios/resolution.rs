@@ -1,9 +1,13 @@
-//! The major incident procedure across the resolution and workflow services over the real
-//! RabbitMQ: an incident declared major over HTTP starts `major-incident.yaml` from
-//! `resolution.incident.major_declared`; top management acknowledges; the manager's status
-//! updates come back every 30 minutes (the workflow's clock is moved by hand) until the final
-//! one; the incident resolved over HTTP reaches the workflow as `resolution.incident.resolved`;
-//! the manager's review completes the procedure with its record.
+//! The resolution and workflow services over the real RabbitMQ.
+//!
+//! - The major incident procedure: an incident declared major over HTTP starts
+//!   `major-incident.yaml` from `resolution.incident.major_declared`; top management
+//!   acknowledges; the manager's status updates come back every 30 minutes (the workflow's clock
+//!   is moved by hand) until the final one; the incident resolved over HTTP reaches the workflow
+//!   as `resolution.incident.resolved`; the manager's review completes the procedure.
+//! - Service request fulfilment: a request for an item naming `request-fulfilment.yaml` starts
+//!   it; the approval and the fulfilment are its tasks, and each step reaches the request as a
+//!   `resolution.request.transition` command answered by `resolution.request.transitioned`.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -37,8 +41,13 @@ impl Desk {
                 "resolution.incident.major_declared",
                 "resolution.incident.resolved",
                 "resolution.incident.cancelled",
+                "resolution.request.submitted",
+                "resolution.request.transitioned",
             ];
             declare(rabbit, &amqp_url(), &format!("{prefix}workflow"), &keys).await;
+            let commands = [meridian_resolution::events::commands::TRANSITION];
+            let queue = format!("{prefix}resolution.commands");
+            declare(rabbit, &amqp_url(), &queue, &commands).await;
         }
         let resolution_db =
             TestDb::new(Backend::Postgres, meridian_resolution::store::MIGRATIONS).await;
@@ -185,6 +194,17 @@ impl Desk {
     }
 }
 
+fn setup() -> (
+    meridian_chassis::config::BusConfig,
+    meridian_chassis::testing::RabbitNames,
+) {
+    let (config, mut names) = test_bus_config(&amqp_url());
+    for queue in ["resolution", "resolution.commands", "workflow"] {
+        names.queue(&format!("{}{queue}", config.queue_prefix));
+    }
+    (config, names)
+}
+
 const AGENT: (&str, &[&str]) = ("ada", &["agent"]);
 const IMOGEN: (&str, &[&str]) = ("imogen", &["incident-manager"]);
 const MONA: (&str, &[&str]) = ("mona", &["agent"]);
@@ -192,10 +212,7 @@ const TESS: (&str, &[&str]) = ("tess", &["top-management"]);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_major_incident_runs_its_procedure_from_declaration_to_review() {
-    let (config, mut names) = test_bus_config(&amqp_url());
-    for service in ["resolution", "workflow"] {
-        names.queue(&format!("{}{service}", config.queue_prefix));
-    }
+    let (config, _names) = setup();
     let (bus, _) = rabbit(&config);
     let desk = Desk::start(&bus, &config.queue_prefix).await;
     let (status, incident) = desk
@@ -307,5 +324,136 @@ async fn a_major_incident_runs_its_procedure_from_declaration_to_review() {
             Some("certificate renewed")
         ),
         "{done}"
+    );
+}
+
+/// The email service in the resolution's catalogue read model, offering a shared mailbox
+/// fulfilled by the request-fulfilment workflow.
+async fn catalogue(desk: &Desk) {
+    use meridian_proto::Message;
+    let items = json!([{"id": "shared-mailbox", "name": "A shared mailbox", "needs_approval": true,
+        "workflow": "request-fulfilment", "fields": {"members": {"type": "string_list", "required": true}}}]);
+    let envelope = meridian_chassis::bus::Envelope {
+        id: uuid::Uuid::now_v7(),
+        event_type: "service_level.service.published".to_owned(),
+        source: "/meridian/service-level".to_owned(),
+        subject: "email".to_owned(),
+        time: SystemClock.now(),
+        correlation_id: None,
+        causation_id: None,
+        actor: Some("sam".to_owned()),
+        payload: meridian_proto::service_level::v1::ServicePublished {
+            id: "email".to_owned(),
+            name: "E-mail".to_owned(),
+            status: meridian_proto::service_level::v1::ServiceStatus::Live.into(),
+            revision: 1,
+            request_items_json: items.to_string(),
+            ..Default::default()
+        }
+        .encode_to_vec(),
+    };
+    meridian_resolution::events::consume::apply(&desk.resolution.db, &SystemClock, envelope)
+        .await
+        .unwrap();
+}
+
+const RITA: (&str, &[&str]) = ("rita", &["requester", "request-approver"]);
+const AMY: (&str, &[&str]) = ("amy", &["request-approver"]);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_service_request_is_approved_and_fulfilled_through_its_workflow() {
+    let (config, _names) = setup();
+    let (bus, _) = rabbit(&config);
+    let desk = Desk::start(&bus, &config.queue_prefix).await;
+    catalogue(&desk).await;
+    let (status, request) = desk
+        .call(
+            Method::POST,
+            "/v1/requests",
+            RITA,
+            Some(json!({"service": "email", "item": "shared-mailbox", "fields": {"members": ["rita", "otto"]}})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{request}");
+    let id = request["id"].as_str().unwrap().to_owned();
+
+    // The approval is the workflow's task; whoever ordered the request cannot take it.
+    let approval = desk.task(&id, "approve", AMY).await;
+    let (status, body) = desk
+        .call(
+            Method::POST,
+            &format!("/v1/tasks/{}/complete", approval["id"].as_str().unwrap()),
+            RITA,
+            Some(json!({"outcome": "approved", "fields": {"reason": "mine"}})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    desk.complete(
+        &approval,
+        AMY,
+        json!({"outcome": "approved", "fields": {"reason": "team mailbox agreed"}}),
+    )
+    .await;
+
+    // Approved and started on the request by the workflow's commands; then the desk fulfils.
+    let fulfil = desk.task(&id, "fulfil", AGENT).await;
+    let (_, started) = desk
+        .call(Method::GET, &format!("/v1/requests/{id}"), RITA, None)
+        .await;
+    assert_eq!(
+        (started["state"].as_str(), started["approved_by"].as_str()),
+        (Some("in_fulfilment"), Some("amy")),
+        "{started}"
+    );
+    desk.complete(
+        &fulfil,
+        AGENT,
+        json!({"outcome": "fulfilled", "fields": {"notes": "shared@ created for rita and otto"}}),
+    )
+    .await;
+    let fulfilled = eventually(Duration::from_secs(20), || async {
+        let (_, request) = desk
+            .call(Method::GET, &format!("/v1/requests/{id}"), RITA, None)
+            .await;
+        (request["state"] == "fulfilled").then_some(request)
+    })
+    .await
+    .expect("the request is fulfilled");
+    assert_eq!(fulfilled["notes"], "shared@ created for rita and otto");
+    let steps: Vec<(String, String)> = fulfilled["history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                e["kind"].as_str().unwrap_or_default().to_owned(),
+                e["actor"].as_str().unwrap_or_default().to_owned(),
+            )
+        })
+        .collect();
+    let expected = [
+        ("submitted", "rita"),
+        ("approved", "amy"),
+        ("fulfilment_started", "system:workflow"),
+        ("fulfilled", "ada"),
+    ];
+    assert_eq!(
+        steps,
+        expected.map(|(k, a)| (k.to_owned(), a.to_owned())),
+        "{fulfilled}"
+    );
+    // The requester confirms the delivery.
+    let (status, closed) = desk
+        .call(
+            Method::POST,
+            &format!("/v1/requests/{id}/close"),
+            RITA,
+            None,
+        )
+        .await;
+    assert_eq!(
+        (status, closed["state"].as_str()),
+        (StatusCode::OK, Some("closed")),
+        "{closed}"
     );
 }
