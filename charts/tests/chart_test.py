@@ -157,6 +157,19 @@ def assert_rules(name: str, values: dict, docs: list[dict]) -> None:
                 check(c["image"] == image, f"{where}: image {c['image']} is not {image}")
         if doc["kind"] == "Deployment":
             check(component in enabled, f"{where}: a Deployment per enabled service")
+            # The alert intake's secrets reach the resolution service only, from the Secret.
+            intake = {
+                e["name"]: e.get("valueFrom", {}).get("secretKeyRef", {})
+                for c in meridian
+                for e in c.get("env", [])
+                if e["name"].startswith("MERIDIAN__RESOLUTION__INTAKE__")
+            }
+            wanted = {}
+            if component == "resolution" and full["intake"]["existingSecret"]:
+                for key, env in (("tokenKey", "TOKEN"), ("hmacSecretKey", "HMAC_SECRET")):
+                    if full["intake"][key]:
+                        wanted[f"MERIDIAN__RESOLUTION__INTAKE__{env}"] = {"name": full["intake"]["existingSecret"], "key": full["intake"][key]}
+            check(intake == wanted, f"{where}: intake secrets {intake}, expected {wanted}")
             check(meridian and meridian[0]["args"] == ["serve", "--service", component], f"{where}: args {meridian and meridian[0]['args']}")
             mounted = spec.get("automountServiceAccountToken")
             check(mounted is (component in calls_api), f"{where}: automountServiceAccountToken {mounted}")
