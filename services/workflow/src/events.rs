@@ -34,6 +34,7 @@ pub fn bindings<'a>(definitions: impl IntoIterator<Item = &'a Compiled>) -> Vec<
         if let Some(trigger) = &compiled.definition.trigger {
             keys.insert(trigger.event.clone());
         }
+        keys.extend(compiled.definition.cancel_on.iter().cloned());
         for node in &compiled.definition.nodes {
             match node {
                 Node::ServiceTask(task) => {
@@ -133,6 +134,50 @@ fn decode(envelope: &Envelope) -> Result<Inbound, HandleError> {
         correlation_id: reply.correlation_id,
         result,
     })
+}
+
+/// Cancels the running instances about `subject` (their business key) of every definition
+/// that names this event type in `cancel_on` (as their own version says).
+fn cancel_on(
+    conn: &mut meridian_chassis::db::AnyConnection,
+    ctx: instances::StepContext<'_>,
+    registry: &crate::store::definitions::Registry,
+    event_type: &str,
+    subject: &str,
+) -> Result<(), StepError> {
+    for (id, version) in crate::store::definitions::newest_versions(conn)? {
+        if !registry
+            .get(conn, &id, &version)?
+            .definition
+            .cancel_on
+            .iter()
+            .any(|e| e == event_type)
+        {
+            continue;
+        }
+        for instance in instances::running_by_key(conn, &id, subject)? {
+            let reason = format!("{event_type} about {subject}");
+            match instances::step(conn, ctx, instance, |compiled, state, _| {
+                if compiled
+                    .definition
+                    .cancel_on
+                    .iter()
+                    .any(|e| e == event_type)
+                {
+                    engine::cancel(state, "system:bus", &reason)
+                } else {
+                    Err(EngineError::Nothing(format!(
+                        "version {} is not cancelled by {event_type}",
+                        compiled.version
+                    )))
+                }
+            }) {
+                Ok(_) | Err(StepError::NotFound | StepError::Engine(_)) => {}
+                Err(error) => return Err(error),
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Starts an instance of every definition (newest version) whose trigger names this event
@@ -261,6 +306,7 @@ pub async fn apply(svc: &Workflow, envelope: Envelope) -> Result<(), HandleError
                         &initiator,
                         data.as_ref(),
                     )?;
+                    cancel_on(conn, ctx, &registry, &event_type, &subject)?;
                     for instance in instances::subscribed(conn, &event_type, &subject)? {
                         let payload = payload.clone();
                         match instances::step(conn, ctx, instance, |compiled, state, directory| {

@@ -1391,3 +1391,81 @@ on_both_backends!(
         assert_eq!(app.open_tasks(&instance, "cab").await.len(), 3);
     }
 );
+
+on_both_backends!(
+    a_request_cancelled_cancels_its_fulfilment_and_withdraws_the_open_task,
+    |app| {
+        use meridian_proto::resolution::v1 as res;
+        let request = |state: &str| {
+            res::RequestChanged {
+                id: "req-1".to_owned(),
+                number: "REQ0001000".to_owned(),
+                service: "email".to_owned(),
+                item: "shared-mailbox".to_owned(),
+                requested_by: "rita".to_owned(),
+                requested_for: "rita".to_owned(),
+                state: state.to_owned(),
+                needs_approval: true,
+                workflow: "request-fulfilment".to_owned(),
+                ..Default::default()
+            }
+            .encode_to_vec()
+        };
+        crate::events::apply(
+            &app.service,
+            incident_event(
+                "resolution.request.submitted",
+                "req-1",
+                request("submitted"),
+            ),
+        )
+        .await
+        .unwrap();
+        let id = app
+            .db
+            .db
+            .run(|conn| {
+                use crate::store::schema::wf_instances;
+                use diesel::prelude::*;
+                wf_instances::table
+                    .filter(wf_instances::definition.eq("request-fulfilment"))
+                    .select(wf_instances::id)
+                    .first::<String>(conn)
+                    .map_err(DbError::from)
+            })
+            .await
+            .unwrap();
+        let instance = json!({"id": id});
+        assert_eq!(app.open_tasks(&instance, "approve").await.len(), 1);
+        // Another request's cancellation changes nothing here.
+        crate::events::apply(
+            &app.service,
+            incident_event(
+                "resolution.request.cancelled",
+                "req-2",
+                request("cancelled"),
+            ),
+        )
+        .await
+        .unwrap();
+        assert_eq!(app.instance(&instance).await["status"], "running");
+        crate::events::apply(
+            &app.service,
+            incident_event(
+                "resolution.request.cancelled",
+                "req-1",
+                request("cancelled"),
+            ),
+        )
+        .await
+        .unwrap();
+        let state = app.instance(&instance).await;
+        assert_eq!(state["status"], "cancelled", "{state}");
+        assert!(app.open_tasks(&instance, "approve").await.is_empty());
+        assert!(
+            app.outbox_types()
+                .await
+                .contains(&"workflow.instance.cancelled".to_owned())
+        );
+    }
+);

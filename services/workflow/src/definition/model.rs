@@ -28,6 +28,11 @@ pub struct Definition {
     /// (`initiator` is always there: who started the instance).
     #[serde(default)]
     pub segregation: Vec<String>,
+    /// Bus events that cancel a running instance: one of these types whose subject is the
+    /// instance's business key withdraws its open tasks and stops it (e.g. the request it
+    /// fulfils was cancelled).
+    #[serde(default)]
+    pub cancel_on: Vec<String>,
     /// The nodes; the first `start` node is where an instance begins.
     pub nodes: Vec<Node>,
 }

@@ -269,3 +269,31 @@ fn user_tasks_need_exactly_one_assignee_rule() {
         "{error}"
     );
 }
+
+#[test]
+fn cancel_on_names_event_types_once_and_never_the_trigger() {
+    let with = |list: &str| {
+        BASE.replace(
+            "nodes:\n",
+            &format!("trigger: {{ event: x.started }}\ncancel_on: {list}\nnodes:\n"),
+        )
+    };
+    assert_eq!(
+        errors(&with("[x.cancelled, y.withdrawn]")),
+        Vec::<String>::new()
+    );
+    for (list, expected) in [
+        ("[cancelled]", "cancel_on[0]: must be an event type"),
+        (
+            "[x.cancelled, x.cancelled]",
+            "cancel_on[1]: `x.cancelled` is named twice",
+        ),
+        (
+            "[x.started]",
+            "cancel_on[0]: is the event that starts the workflow",
+        ),
+    ] {
+        let error = one_error(&with(list));
+        assert!(error.contains(expected), "{list}: {error}");
+    }
+}

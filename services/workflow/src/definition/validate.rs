@@ -151,6 +151,23 @@ fn check_header(c: &mut Checker<'_>, definition: &Definition) {
     for (i, name) in definition.segregation.iter().enumerate() {
         segregation_variable(c, definition, &format!("segregation[{i}]"), name);
     }
+    for (i, event) in definition.cancel_on.iter().enumerate() {
+        let at = format!("cancel_on[{i}]");
+        if !event.contains('.') || event.chars().any(char::is_whitespace) {
+            c.error(
+                &at,
+                "must be an event type such as `resolution.request.cancelled`",
+            );
+        } else if definition.cancel_on[..i].contains(event) {
+            c.error(&at, format!("`{event}` is named twice"));
+        } else if definition
+            .trigger
+            .as_ref()
+            .is_some_and(|t| &t.event == event)
+        {
+            c.error(&at, "is the event that starts the workflow");
+        }
+    }
     if let Some(trigger) = &definition.trigger {
         let event: BTreeSet<String> = ["event".to_owned()].into();
         if let Some(condition) = &trigger.condition {

@@ -1059,6 +1059,27 @@ pub fn subscribed(
         .collect())
 }
 
+/// The running instances of `definition` (any version) about `business_key`.
+///
+/// # Errors
+/// A query failing.
+pub fn running_by_key(
+    conn: &mut AnyConnection,
+    definition: &str,
+    business_key: &str,
+) -> QueryResult<Vec<Uuid>> {
+    let ids: Vec<String> = wf_instances::table
+        .filter(wf_instances::definition.eq(definition))
+        .filter(wf_instances::business_key.eq(business_key))
+        .filter(wf_instances::status.eq("running"))
+        .select(wf_instances::id)
+        .load(conn)?;
+    Ok(ids
+        .iter()
+        .filter_map(|id| Uuid::parse_str(id).ok())
+        .collect())
+}
+
 /// One history entry.
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = wf_history)]
