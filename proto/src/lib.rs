@@ -75,6 +75,7 @@ pub const EVENT_TYPES: &[(&str, &str)] = &[
         "control.change.deployed",
         "meridian.control.v1.ChangeDeployed",
     ),
+    ("control.change.raised", "meridian.control.v1.ChangeRaised"),
     (
         "control.gate.break_glass",
         "meridian.control.v1.GateBreakGlass",
@@ -162,6 +163,10 @@ pub const EVENT_TYPES: &[(&str, &str)] = &[
     (
         "resolution.problem.workaround_used",
         "meridian.resolution.v1.ProblemChanged",
+    ),
+    (
+        "resolution.problem.change_requested",
+        "meridian.resolution.v1.ProblemChangeRequested",
     ),
     (
         "resolution.request.submitted",

@@ -8,6 +8,7 @@
 //! - Service request fulfilment: a request for an item naming `request-fulfilment.yaml` starts
 //!   it; the approval and the fulfilment are its tasks, and each step reaches the request as a
 //!   `resolution.request.transition` command answered by `resolution.request.transitioned`.
+//! - A problem's fix: control raises a draft change for it, and the problem shows the change.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -26,10 +27,11 @@ use serde_json::{Value, json};
 use crate::support::{declare, eventually, rabbit, relay};
 
 struct Desk {
-    _dbs: (TestDb, TestDb),
+    _dbs: (TestDb, TestDb, TestDb),
     auth: Authenticator,
     resolution: meridian_resolution::Resolution,
     workflow: meridian_workflow::Workflow,
+    control: meridian_control::Control,
     /// The workflow's clock: timers fire when it is moved.
     clock: ManualClock,
 }
@@ -48,20 +50,27 @@ impl Desk {
             let commands = [meridian_resolution::events::commands::TRANSITION];
             let queue = format!("{prefix}resolution.commands");
             declare(rabbit, &amqp_url(), &queue, &commands).await;
+            let raised = ["control.change.raised"];
+            declare(rabbit, &amqp_url(), &format!("{prefix}resolution"), &raised).await;
+            let fixes = ["resolution.problem.change_requested"];
+            declare(rabbit, &amqp_url(), &format!("{prefix}control"), &fixes).await;
         }
         let resolution_db =
             TestDb::new(Backend::Postgres, meridian_resolution::store::MIGRATIONS).await;
         let workflow_db =
             TestDb::new(Backend::Postgres, meridian_workflow::store::MIGRATIONS).await;
+        let control_db = TestDb::new(Backend::Postgres, meridian_control::store::MIGRATIONS).await;
         #[derive(serde::Deserialize)]
         struct Root {
             resolution: meridian_resolution::ResolutionConfig,
             workflow: meridian_workflow::WorkflowConfig,
+            control: meridian_control::ControlConfig,
         }
         let root: Root = meridian_chassis::config::load_from(
             &[
                 meridian_resolution::config::DEFAULTS,
                 meridian_workflow::config::DEFAULTS,
+                meridian_control::config::DEFAULTS,
                 "workflow:\n  timer_poll_ms: 100\n",
             ],
             None,
@@ -71,6 +80,15 @@ impl Desk {
         let (resolution_waker, workflow_waker) = (Waker::default(), Waker::default());
         relay("resolution", &resolution_db, bus, &resolution_waker);
         relay("workflow", &workflow_db, bus, &workflow_waker);
+        let control_waker = Waker::default();
+        relay("control", &control_db, bus, &control_waker);
+        let control = meridian_control::Control {
+            db: control_db.db.clone(),
+            clock: Arc::new(SystemClock),
+            config: root.control,
+            waker: control_waker,
+        };
+        control.start_consumers(bus, prefix);
         let resolution = meridian_resolution::Resolution::new(
             resolution_db.db.clone(),
             Arc::new(SystemClock),
@@ -94,10 +112,11 @@ impl Desk {
         meridian_workflow::events::start(bus, prefix, workflow.clone(), bindings);
         tokio::spawn(meridian_workflow::scheduler::run(workflow.clone()));
         Self {
-            _dbs: (resolution_db, workflow_db),
+            _dbs: (resolution_db, workflow_db, control_db),
             auth: Authenticator::new(&dev_auth_config()).unwrap(),
             resolution,
             workflow,
+            control,
             clock,
         }
     }
@@ -113,7 +132,8 @@ impl Desk {
             App::new()
                 .app_data(web::Data::new(self.auth.clone()))
                 .configure(meridian_resolution::configure(self.resolution.clone()))
-                .configure(meridian_workflow::configure(self.workflow.clone())),
+                .configure(meridian_workflow::configure(self.workflow.clone()))
+                .configure(meridian_control::configure(self.control.clone())),
         )
         .await
     }
@@ -199,7 +219,7 @@ fn setup() -> (
     meridian_chassis::testing::RabbitNames,
 ) {
     let (config, mut names) = test_bus_config(&amqp_url());
-    for queue in ["resolution", "resolution.commands", "workflow"] {
+    for queue in ["resolution", "resolution.commands", "workflow", "control"] {
         names.queue(&format!("{}{queue}", config.queue_prefix));
     }
     (config, names)
@@ -456,4 +476,64 @@ async fn a_service_request_is_approved_and_fulfilled_through_its_workflow() {
         (StatusCode::OK, Some("closed")),
         "{closed}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_problems_fix_raises_a_change_in_control_that_the_problem_shows() {
+    let (config, _names) = setup();
+    let (bus, _) = rabbit(&config);
+    let desk = Desk::start(&bus, &config.queue_prefix).await;
+    let (status, problem) = desk
+        .call(
+            Method::POST,
+            "/v1/problems",
+            AGENT,
+            Some(json!({"title": "Mail queue stalls after certificate rotation"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{problem}");
+    let id = problem["id"].as_str().unwrap().to_owned();
+    let (status, body) = desk
+        .call(
+            Method::POST,
+            &format!("/v1/problems/{id}/change"),
+            AGENT,
+            Some(json!({"reason": "the runner restarts without draining", "implementation_plan": "drain first"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    let shown = eventually(Duration::from_secs(20), || async {
+        let (_, problem) = desk
+            .call(Method::GET, &format!("/v1/problems/{id}"), AGENT, None)
+            .await;
+        (problem["changes"].as_array().is_some_and(|c| !c.is_empty())).then_some(problem)
+    })
+    .await
+    .expect("the change raised shows on the problem");
+    let change_id = shown["changes"][0]["change_id"].as_str().unwrap();
+    let (status, change) = desk
+        .call(
+            Method::GET,
+            &format!("/v1/changes/{change_id}"),
+            AGENT,
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{change}");
+    let number = problem["number"].as_str().unwrap();
+    assert_eq!(
+        (
+            change["state"].as_str(),
+            change["requester"].as_str(),
+            change["origin"].clone(),
+            change["implementation_plan"].as_str()
+        ),
+        (
+            Some("draft"),
+            Some("ada"),
+            json!(format!("problem:{number}")),
+            Some("drain first")
+        )
+    );
+    assert_eq!(shown["changes"][0]["change"], change["number"]);
 }

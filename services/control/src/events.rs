@@ -9,6 +9,10 @@
 //!   id): the decision is recorded (outcome, who decided, the votes), and a rejection moves the
 //!   change to rejected.
 //!
+//! - `resolution.problem.change_requested`: a problem's fix needs a change; it is recorded as a
+//!   draft normal change whose origin is the problem, and `control.change.raised` tells
+//!   resolution its number.
+//!
 //! Each message is applied once (inbox), in one transaction with the change and its events.
 
 use std::sync::Arc;
@@ -17,6 +21,8 @@ use meridian_chassis::bus::{Bus, Envelope, HandleError, Subscription};
 use meridian_chassis::db::DbError;
 use meridian_chassis::{inbox, outbox};
 use meridian_proto::Message;
+use meridian_proto::control::v1::ChangeRaised;
+use meridian_proto::resolution::v1::ProblemChangeRequested;
 use meridian_proto::workflow::v1::{Command, CommandReply, InstanceCompleted, TaskCompleted};
 use serde_json::{Value, json};
 use uuid::Uuid;
@@ -39,6 +45,11 @@ pub const COMPLETED: &str = "workflow.instance.completed";
 pub const TASK_COMPLETED: &str = "workflow.task.completed";
 /// The assessment task of the change advisory board.
 const ASSESSMENT: &str = "triage";
+
+/// A problem's fix needs a change.
+pub const PROBLEM_FIX: &str = "resolution.problem.change_requested";
+/// A change raised at another record's request.
+pub const RAISED: &str = "control.change.raised";
 
 /// The workflows that decide changes.
 const APPROVALS: [&str; 3] = [
@@ -143,6 +154,7 @@ pub async fn apply(svc: &Control, envelope: Envelope) -> Result<(), HandleError>
         Schedule(Command),
         Completed(InstanceCompleted),
         Task(TaskCompleted),
+        ProblemFix(ProblemChangeRequested),
     }
     let inbound = match envelope.event_type.as_str() {
         SCHEDULE => {
@@ -154,6 +166,16 @@ pub async fn apply(svc: &Control, envelope: Envelope) -> Result<(), HandleError>
         COMPLETED => Inbound::Completed(
             InstanceCompleted::decode(envelope.payload.as_slice()).map_err(malformed)?,
         ),
+        PROBLEM_FIX => {
+            let fix =
+                ProblemChangeRequested::decode(envelope.payload.as_slice()).map_err(malformed)?;
+            if fix.problem_number.is_empty() || fix.title.trim().is_empty() {
+                return Err(HandleError::Malformed(
+                    "a change request names its problem and a title".to_owned(),
+                ));
+            }
+            Inbound::ProblemFix(fix)
+        }
         other => {
             return Err(HandleError::Malformed(format!(
                 "unexpected event type {other}"
@@ -214,6 +236,7 @@ pub async fn apply(svc: &Control, envelope: Envelope) -> Result<(), HandleError>
                         Err(reason) => outbox::enqueue(conn, &reply(&command, Err(reason), ctx))?,
                     }
                 }
+                Inbound::ProblemFix(fix) => raise_for_problem(conn, fix, ctx)?,
                 Inbound::Task(task) => {
                     if !APPROVALS.contains(&task.definition.as_str()) || task.node != ASSESSMENT {
                         return Ok(());
@@ -291,7 +314,90 @@ pub async fn apply(svc: &Control, envelope: Envelope) -> Result<(), HandleError>
     Ok(())
 }
 
-/// Starts consuming the approval workflows' commands and outcomes.
+/// Records the change a problem's fix needs, as a draft normal change its requester completes and
+/// submits; CIs control does not know are named in the reason instead. Publishes
+/// [`RAISED`].
+fn raise_for_problem(
+    conn: &mut meridian_chassis::db::AnyConnection,
+    fix: ProblemChangeRequested,
+    ctx: Context<'_>,
+) -> Result<(), DbError> {
+    let mut known = Vec::new();
+    let mut unknown = Vec::new();
+    for ci in fix.configuration_items {
+        if crate::store::cis::find(conn, &ci)?.is_some() {
+            known.push(ci);
+        } else {
+            unknown.push(ci);
+        }
+    }
+    let mut reason = format!("Fix of problem {}.", fix.problem_number);
+    if !fix.reason.trim().is_empty() {
+        reason = format!("{reason}\n\n{}", fix.reason.trim());
+    }
+    if !unknown.is_empty() {
+        reason = format!("{reason}\n\nCIs not in the CMDB: {}.", unknown.join(", "));
+    }
+    let origin = format!("problem:{}", fix.problem_number);
+    let row = ChangeRow {
+        id: Uuid::now_v7().to_string(),
+        number: changes::next_number(conn)?,
+        title: fix.title.trim().chars().take(200).collect(),
+        reason,
+        category: "normal".to_owned(),
+        template: None,
+        requester: fix.requested_by.clone(),
+        configuration_items: Value::from(known).to_string(),
+        window_start: None,
+        window_end: None,
+        implementation_plan: fix.implementation_plan,
+        test_plan: String::new(),
+        backout_plan: String::new(),
+        state: ChangeState::Draft.as_str().to_owned(),
+        decision: None,
+        review: None,
+        risk: None,
+        design: Some(crate::api::changes::design_reasons(false, false, false).to_string()),
+        created_at: ctx.now.naive_utc(),
+        updated_at: ctx.now.naive_utc(),
+        version: 1,
+        origin: Some(origin.clone()),
+    };
+    let requester = if fix.requested_by.is_empty() {
+        "system:resolution".to_owned()
+    } else {
+        fix.requested_by
+    };
+    let as_requester = Context {
+        actor: &requester,
+        ..ctx
+    };
+    changes::insert(conn, &row, as_requester)?;
+    outbox::enqueue(
+        conn,
+        &Envelope {
+            id: Uuid::now_v7(),
+            event_type: RAISED.to_owned(),
+            source: SOURCE.to_owned(),
+            subject: row.id.clone(),
+            time: ctx.now,
+            correlation_id: ctx.correlation_id.map(str::to_owned),
+            causation_id: None,
+            actor: Some(requester.clone()),
+            payload: ChangeRaised {
+                change_id: row.id.clone(),
+                number: row.number.clone(),
+                origin,
+                requester: requester.clone(),
+                title: row.title.clone(),
+            }
+            .encode_to_vec(),
+        },
+    )?;
+    Ok(())
+}
+
+/// Starts consuming the approval workflows' commands and outcomes, and problems' change requests.
 pub fn start(bus: &Bus, queue_prefix: &str, svc: Control) {
     let subscription = Subscription {
         queue: format!("{queue_prefix}control"),
@@ -299,6 +405,7 @@ pub fn start(bus: &Bus, queue_prefix: &str, svc: Control) {
             SCHEDULE.to_owned(),
             COMPLETED.to_owned(),
             TASK_COMPLETED.to_owned(),
+            PROBLEM_FIX.to_owned(),
         ],
     };
     let svc = Arc::new(svc);

@@ -105,6 +105,8 @@ pub struct ChangeView {
     /// `acceptance_criteria`, `acceptance`.
     #[schema(value_type = Option<Object>)]
     pub design: Option<Value>,
+    /// Where it came from when another record raised it (`problem:PRB0001000`).
+    pub origin: Option<String>,
     /// Active changes whose window overlaps this one's on the same CIs or on CIs in their
     /// impact paths (on `GET /v1/changes/{id}` and the calendar).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -152,6 +154,7 @@ impl From<&ChangeRow> for ChangeView {
                 .design
                 .as_deref()
                 .and_then(|d| serde_json::from_str(d).ok()),
+            origin: row.origin.clone(),
             conflicts: None,
             created_at: utc(row.created_at),
             updated_at: utc(row.updated_at),
@@ -340,6 +343,7 @@ pub async fn create_change(
                 created_at: now.naive_utc(),
                 updated_at: now.naive_utc(),
                 version: 1,
+                origin: None,
             };
             let ctx = Context {
                 actor: &actor,
@@ -995,7 +999,11 @@ pub async fn trends(
 }
 
 /// Why service design and transition applies, as the change's `design` record starts.
-fn design_reasons(new_service: bool, retires_service: bool, critical_service: bool) -> Value {
+pub(crate) fn design_reasons(
+    new_service: bool,
+    retires_service: bool,
+    critical_service: bool,
+) -> Value {
     let mut reasons = Vec::new();
     if new_service {
         reasons.push("it brings a new service");

@@ -2467,3 +2467,80 @@ mod change_gate {
         let _ = std::fs::remove_dir_all(dir);
     }
 }
+
+on_both_backends!(
+    a_problems_fix_becomes_a_draft_change_raised_once_with_its_origin,
+    |app| {
+        use meridian_proto::control::v1::ChangeRaised;
+        use meridian_proto::resolution::v1::ProblemChangeRequested;
+        let db = app
+            .ci(json!({"ci_type": "database", "name": "mail-db", "owner": "olaf", "attributes": {"engine": "postgresql"}}))
+            .await;
+        let fix = ProblemChangeRequested {
+            problem_id: "p-1".to_owned(),
+            problem_number: "PRB0001000".to_owned(),
+            title: "Drain the mail queue before certificate rotation".to_owned(),
+            reason: "Root cause: the rotation restarts the queue runner".to_owned(),
+            configuration_items: vec![db.clone(), "printer-7".to_owned()],
+            implementation_plan: "Add a drain step to the rotation job".to_owned(),
+            requested_by: "pat".to_owned(),
+        };
+        let message = envelope(crate::events::PROBLEM_FIX, fix.encode_to_vec(), None);
+        for _ in 0..2 {
+            crate::events::apply(&app.service, message.clone())
+                .await
+                .unwrap();
+        }
+        let raised: Vec<ChangeRaised> = app
+            .outbox()
+            .await
+            .into_iter()
+            .filter(|e| e.event_type == crate::events::RAISED)
+            .map(|e| ChangeRaised::decode(e.payload.as_slice()).unwrap())
+            .collect();
+        assert_eq!(raised.len(), 1, "once, however often the request comes");
+        assert_eq!(raised[0].origin, "problem:PRB0001000");
+        let (status, change) = app
+            .call(
+                Method::GET,
+                &format!("/v1/changes/{}", raised[0].change_id),
+                READER,
+                None,
+                None,
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{change}");
+        assert_eq!(
+            (
+                change["state"].as_str(),
+                change["category"].as_str(),
+                change["requester"].as_str(),
+                change["origin"].as_str(),
+                change["number"].as_str()
+            ),
+            (
+                Some("draft"),
+                Some("normal"),
+                Some("pat"),
+                Some("problem:PRB0001000"),
+                Some(raised[0].number.as_str())
+            )
+        );
+        assert_eq!(change["configuration_items"], json!([db]));
+        let reason = change["reason"].as_str().unwrap();
+        assert!(
+            reason.contains("PRB0001000") && reason.contains("printer-7"),
+            "{reason}"
+        );
+        // A request naming no problem is refused as malformed.
+        let bad = envelope(
+            crate::events::PROBLEM_FIX,
+            ProblemChangeRequested::default().encode_to_vec(),
+            None,
+        );
+        assert!(matches!(
+            crate::events::apply(&app.service, bad).await,
+            Err(meridian_chassis::bus::HandleError::Malformed(_))
+        ));
+    }
+);

@@ -61,6 +61,8 @@ pub struct ChangeRow {
     pub risk: Option<String>,
     /// Service design and transition, JSON.
     pub design: Option<String>,
+    /// Where it came from when another record raised it (`problem:PRB0001000`).
+    pub origin: Option<String>,
 }
 
 diesel::define_sql_function! {

@@ -70,6 +70,8 @@ diesel::table! {
         /// JSON: service design and transition (8.5.2): whether required and why, the plan,
         /// the acceptance criteria, the acceptance record.
         design -> Nullable<Text>,
+        /// Where it came from when another record raised it (`problem:PRB0001000`).
+        origin -> Nullable<Text>,
     }
 }
 

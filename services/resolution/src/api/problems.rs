@@ -101,6 +101,11 @@ pub struct ProblemView {
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<Vec<Object>>)]
     pub history: Option<Vec<Value>>,
+    /// The changes raised for its fix in control: number, id, title (on
+    /// `GET /v1/problems/{id}`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Vec<Object>>)]
+    pub changes: Option<Vec<Value>>,
 }
 
 impl From<ProblemRow> for ProblemView {
@@ -132,6 +137,7 @@ impl From<ProblemRow> for ProblemView {
             resolved_at: r.resolved_at.map(utc),
             incidents: None,
             history: None,
+            changes: None,
         }
     }
 }
@@ -141,13 +147,19 @@ fn detail(conn: &mut AnyConnection, row: ProblemRow) -> Result<ProblemView, Prob
         .into_iter()
         .map(|(id, number, state)| json!({"id": id, "number": number, "state": state}))
         .collect();
-    let history = store::history(conn, &row.id)?
+    let history: Vec<Value> = store::history(conn, &row.id)?
         .into_iter()
         .map(|a| json!({"at": utc(a.at), "actor": a.actor, "kind": a.kind, "details": serde_json::from_str::<Value>(&a.details).unwrap_or(Value::Null)}))
+        .collect();
+    let changes = history
+        .iter()
+        .filter(|a| a["kind"] == "change_raised")
+        .map(|a| a["details"].clone())
         .collect();
     let mut view = ProblemView::from(row);
     view.incidents = Some(incidents);
     view.history = Some(history);
+    view.changes = Some(changes);
     Ok(view)
 }
 
@@ -666,6 +678,131 @@ pub async fn link_problem_incident(
         .await?;
     svc.waker.wake();
     Ok(HttpResponse::Ok().json(view))
+}
+
+/// `POST /v1/problems/{id}/change`.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RequestChange {
+    /// The change's title (default: "Fix <problem number>: <problem title>").
+    pub title: Option<String>,
+    /// Why (default: the root cause, when known).
+    pub reason: Option<String>,
+    /// How the fix is made.
+    #[serde(default)]
+    pub implementation_plan: String,
+}
+
+/// The event asking control for a problem's change.
+pub const CHANGE_REQUESTED: &str = "resolution.problem.change_requested";
+
+/// `POST /v1/problems/{id}/change`: the fix needs a change. Control records it as a draft normal
+/// change (origin `problem:<number>`, the problem's CIs) for the caller to complete and submit;
+/// its number appears in the problem's `changes` once control has raised it. Accepted: 202.
+#[utoipa::path(post, path = "/v1/problems/{id}/change", tag = "problems",
+    params(("id" = String, Path, description = "Id or number")), request_body = RequestChange,
+    responses(
+        (status = 202, description = "Asked of control", body = ProblemView),
+        (status = 400, description = "A bad field, named", body = meridian_chassis::problem::ProblemBody),
+        (status = 404, description = "No such problem", body = meridian_chassis::problem::ProblemBody),
+        (status = 409, description = "The problem is not open", body = meridian_chassis::problem::ProblemBody),
+    ),
+    security(("bearer" = [])))]
+pub async fn request_change(
+    who: Authenticated<Agent>,
+    id: web::Path<String>,
+    body: Option<Json<RequestChange>>,
+    svc: web::Data<Resolution>,
+) -> Result<HttpResponse, Problem> {
+    let body = body.map(|b| b.0).unwrap_or_default();
+    let mut params = Vec::new();
+    if let Some(title) = &body.title {
+        text(&mut params, "title", title, 200, true);
+    }
+    if let Some(reason) = &body.reason {
+        text(&mut params, "reason", reason, 20_000, true);
+    }
+    text(
+        &mut params,
+        "implementation_plan",
+        &body.implementation_plan,
+        20_000,
+        false,
+    );
+    checked(params)?;
+    let (key, actor, now) = (
+        id.into_inner(),
+        who.subject.clone(),
+        meridian_chassis::clock::to_micros(svc.clock.now()),
+    );
+    let view = svc
+        .db
+        .transaction(move |conn| -> Result<ProblemView, Problem> {
+            let row = store::find(conn, &key)?.ok_or_else(not_found)?;
+            let state = ProblemState::parse(&row.state).unwrap_or(ProblemState::New);
+            if !state.is_open() {
+                return Err(Problem::new(codes::PROBLEM_TRANSITION_NOT_ALLOWED)
+                    .detail(format!(
+                        "a {} problem needs no change; reopen it first",
+                        state.as_str()
+                    ))
+                    .allowed_actions(
+                        state
+                            .allowed()
+                            .iter()
+                            .map(|a| a.as_str().to_owned())
+                            .collect(),
+                    ));
+            }
+            let title = body.title.map_or_else(
+                || {
+                    format!("Fix {}: {}", row.number, row.title)
+                        .chars()
+                        .take(200)
+                        .collect()
+                },
+                |t| t.trim().to_owned(),
+            );
+            let reason = body
+                .reason
+                .map(|r| r.trim().to_owned())
+                .unwrap_or_else(|| row.root_cause.clone());
+            let message = meridian_proto::resolution::v1::ProblemChangeRequested {
+                problem_id: row.id.clone(),
+                problem_number: row.number.clone(),
+                title: title.clone(),
+                reason,
+                configuration_items: row.cis(),
+                implementation_plan: body.implementation_plan,
+                requested_by: actor.clone(),
+            };
+            meridian_chassis::outbox::enqueue(
+                conn,
+                &meridian_chassis::bus::Envelope {
+                    id: Uuid::now_v7(),
+                    event_type: CHANGE_REQUESTED.to_owned(),
+                    source: crate::events::SOURCE.to_owned(),
+                    subject: row.id.clone(),
+                    time: now,
+                    correlation_id: None,
+                    causation_id: None,
+                    actor: Some(actor.clone()),
+                    payload: meridian_proto::Message::encode_to_vec(&message),
+                },
+            )?;
+            store::activity(
+                conn,
+                &row.id,
+                &actor,
+                "change_requested",
+                &json!({"title": title}),
+                now,
+            )?;
+            detail(conn, row)
+        })
+        .await?;
+    svc.waker.wake();
+    Ok(HttpResponse::Accepted().json(view))
 }
 
 /// `GET /v1/known-errors` filters.

@@ -407,3 +407,108 @@ on_both_backends!(
         );
     }
 );
+
+on_both_backends!(
+    a_problems_fix_asks_control_for_a_change_and_shows_the_change_raised,
+    |h| {
+        use meridian_proto::Message;
+        let (_, problem) = h
+            .call(
+                Method::POST,
+                "/v1/problems",
+                Some(json!({"title": "Queue stalls", "configuration_items": ["mx-gateway"]})),
+            )
+            .await;
+        let id = problem["id"].as_str().unwrap().to_owned();
+        let path = format!("/v1/problems/{id}/change");
+        let (status, body) = h
+            .call(Method::POST, &path, Some(json!({"title": " "})))
+            .await;
+        assert_eq!(
+            (status, body["invalid-params"][0]["name"].as_str()),
+            (StatusCode::BAD_REQUEST, Some("title"))
+        );
+        let (status, asked) = h
+            .call(
+                Method::POST,
+                &path,
+                Some(json!({"implementation_plan": "drain before rotating"})),
+            )
+            .await;
+        assert_eq!(status, StatusCode::ACCEPTED, "{asked}");
+        let requests: Vec<meridian_proto::resolution::v1::ProblemChangeRequested> = h
+            .svc
+            .db
+            .run(|conn| {
+                meridian_chassis::outbox::pending(conn, 10_000)
+                    .map_err(meridian_chassis::db::DbError::from)
+            })
+            .await
+            .unwrap()
+            .into_iter()
+            .filter(|(_, e)| e.event_type == crate::api::problems::CHANGE_REQUESTED)
+            .map(|(_, e)| {
+                meridian_proto::resolution::v1::ProblemChangeRequested::decode(e.payload.as_slice())
+                    .unwrap()
+            })
+            .collect();
+        assert_eq!(requests.len(), 1);
+        let number = problem["number"].as_str().unwrap();
+        assert_eq!(requests[0].problem_number, number);
+        assert_eq!(requests[0].title, format!("Fix {number}: Queue stalls"));
+        assert_eq!(requests[0].configuration_items, ["mx-gateway"]);
+        assert_eq!(requests[0].requested_by, "pat");
+        // Control answers; the change shows on the problem, once.
+        let raised = meridian_chassis::bus::Envelope {
+            id: uuid::Uuid::now_v7(),
+            event_type: crate::events::consume::CHANGE_RAISED.to_owned(),
+            source: "/meridian/control".to_owned(),
+            subject: "chg-1".to_owned(),
+            time: meridian_chassis::Clock::now(&meridian_chassis::SystemClock),
+            correlation_id: None,
+            causation_id: None,
+            actor: Some("pat".to_owned()),
+            payload: meridian_proto::control::v1::ChangeRaised {
+                change_id: "chg-1".to_owned(),
+                number: "CHG0001000".to_owned(),
+                origin: format!("problem:{number}"),
+                requester: "pat".to_owned(),
+                title: requests[0].title.clone(),
+            }
+            .encode_to_vec(),
+        };
+        for _ in 0..2 {
+            crate::events::consume::apply_change_raised(
+                &h.svc.db,
+                &meridian_chassis::SystemClock,
+                raised.clone(),
+            )
+            .await
+            .unwrap();
+        }
+        let (_, shown) = h
+            .call(Method::GET, &format!("/v1/problems/{id}"), None)
+            .await;
+        assert_eq!(
+            shown["changes"].as_array().map(Vec::len),
+            Some(1),
+            "{shown}"
+        );
+        assert_eq!(shown["changes"][0]["change"], "CHG0001000");
+        // A problem no longer open needs no change.
+        for (step, body) in [
+            ("investigate", None),
+            ("resolve", Some(json!({"resolution": "drained"}))),
+        ] {
+            let (status, body) = h
+                .call(Method::POST, &format!("/v1/problems/{id}/{step}"), body)
+                .await;
+            assert_eq!(status, StatusCode::OK, "{step}: {body}");
+        }
+        let (status, refused) = h.call(Method::POST, &path, None).await;
+        assert_eq!(
+            (status, refused["code"].as_str()),
+            (StatusCode::CONFLICT, Some("problem_transition_not_allowed"))
+        );
+    }
+);

@@ -3,6 +3,7 @@
 //!   offers;
 //! - `control.deployment.failed` → an incident for the failed deployment (8.5.3 asks that a
 //!   failed deployment be handled as an incident).
+//! - `control.change.raised` → the change raised for a problem's fix, on the problem;
 //! - `control.ci.changed` → the CMDB read model (a CI named on an incident by its name is
 //!   recorded by its id).
 
@@ -14,7 +15,7 @@ use meridian_chassis::{Clock, inbox};
 use meridian_proto::Message;
 use meridian_proto::service_level::v1::{Criticality, ServicePublished, ServiceStatus};
 
-use meridian_proto::control::v1::{ConfigurationItemChanged, DeploymentRecorded};
+use meridian_proto::control::v1::{ChangeRaised, ConfigurationItemChanged, DeploymentRecorded};
 use uuid::Uuid;
 
 use crate::config::ProblemsConfig;
@@ -23,6 +24,7 @@ use crate::domain::priority::{Level, PriorityMatrix};
 use crate::store::catalogue::{self, ServiceRow};
 use crate::store::cis::{self, CiRow};
 use crate::store::incidents::{self, Context};
+use crate::store::problems;
 use crate::store::requests::{self, ItemRow};
 
 /// The inbox name of this consumer.
@@ -124,6 +126,51 @@ pub async fn apply_ci(db: &Db, clock: &dyn Clock, envelope: Envelope) -> Result<
     .map_err(|e| HandleError::Transient(e.to_string()))
 }
 
+/// A change control raised at another record's request.
+pub const CHANGE_RAISED: &str = "control.change.raised";
+
+/// Records on its problem a change control raised for the problem's fix (`origin`
+/// `problem:<number>`); other origins are not resolution's.
+///
+/// # Errors
+/// [`HandleError::Malformed`] for a payload that does not decode; [`HandleError::Transient`] when
+/// the database fails.
+pub async fn apply_change_raised(
+    db: &Db,
+    clock: &dyn Clock,
+    envelope: Envelope,
+) -> Result<(), HandleError> {
+    let raised = ChangeRaised::decode(envelope.payload.as_slice())
+        .map_err(|e| HandleError::Malformed(format!("payload does not decode: {e}")))?;
+    let Some(number) = raised.origin.strip_prefix("problem:").map(str::to_owned) else {
+        return Ok(());
+    };
+    let (id, now) = (
+        envelope.id.to_string(),
+        meridian_chassis::clock::to_micros(clock.now()),
+    );
+    db.transaction(move |conn| -> Result<(), DbError> {
+        if !inbox::claim(conn, CONSUMER, &id, now)? {
+            return Ok(());
+        }
+        if let Some(problem) = problems::find(conn, &number)? {
+            problems::activity(
+                conn,
+                &problem.id,
+                &raised.requester,
+                "change_raised",
+                &serde_json::json!({"change": raised.number, "change_id": raised.change_id, "title": raised.title}),
+                now,
+            )?;
+        } else {
+            tracing::warn!(%number, change = %raised.number, "a change was raised for an unknown problem");
+        }
+        Ok(())
+    })
+    .await
+    .map_err(|e| HandleError::Transient(e.to_string()))
+}
+
 /// The event of a failed deployment.
 pub const DEPLOYMENT_FAILED: &str = "control.deployment.failed";
 
@@ -207,6 +254,7 @@ pub fn start(
             "service_level.service.*".to_owned(),
             DEPLOYMENT_FAILED.to_owned(),
             CI_CHANGED.to_owned(),
+            CHANGE_RAISED.to_owned(),
         ],
     };
     bus.consume(
@@ -219,6 +267,8 @@ pub fn start(
                     apply_deployment_failed(&db, &*clock, matrix, problems, envelope).await
                 } else if envelope.event_type == CI_CHANGED {
                     apply_ci(&db, &*clock, envelope).await
+                } else if envelope.event_type == CHANGE_RAISED {
+                    apply_change_raised(&db, &*clock, envelope).await
                 } else {
                     apply(&db, &*clock, envelope).await
                 }
