@@ -260,6 +260,8 @@ async fn a_malformed_message_is_dead_lettered_and_the_consumer_keeps_going() {
         PriorityMatrix::itil(),
         meridian_resolution::config::ProblemsConfig {
             recurrence_window_days: 90,
+            trend_window_days: 7,
+            trend_min_incidents: 3,
         },
     );
 

@@ -29,6 +29,10 @@ pub struct ProblemsConfig {
     /// resolved within this many days is a recurrence: it is linked and the problem's review
     /// reopens. 0 turns the detection off. Default 90.
     pub recurrence_window_days: u32,
+    /// `GET /v1/problems/proposals` by default: the days looked back. Default 7.
+    pub trend_window_days: i64,
+    /// … and the unexplained incidents on one CI or service that call for a problem. Default 3.
+    pub trend_min_incidents: usize,
 }
 
 impl ProblemsConfig {
@@ -118,6 +122,18 @@ impl ResolutionConfig {
                 ));
             }
         }
+        if !(1..=365).contains(&self.problems.trend_window_days) {
+            return Err(meridian_chassis::config::ConfigError::key(
+                "resolution.problems.trend_window_days",
+                "must be 1 to 365",
+            ));
+        }
+        if !(2..=1000).contains(&self.problems.trend_min_incidents) {
+            return Err(meridian_chassis::config::ConfigError::key(
+                "resolution.problems.trend_min_incidents",
+                "must be 2 to 1000",
+            ));
+        }
         if self.problems.recurrence_window_days > 3650 {
             return Err(meridian_chassis::config::ConfigError::key(
                 "resolution.problems.recurrence_window_days",
@@ -189,6 +205,25 @@ mod tests {
                 .to_string()
                 .contains("resolution.problems.recurrence_window_days"),
             "{error}"
+        );
+        let bad_trend = meridian_chassis::config::load_from::<Root>(
+            &[
+                DEFAULTS,
+                "resolution:\n  problems:\n    trend_min_incidents: 1\n",
+            ],
+            None,
+            vec![],
+        )
+        .unwrap()
+        .resolution
+        .validate()
+        .err()
+        .unwrap();
+        assert!(
+            bad_trend
+                .to_string()
+                .contains("resolution.problems.trend_min_incidents"),
+            "{bad_trend}"
         );
         let off = load("0");
         off.validate().unwrap();

@@ -863,9 +863,9 @@ pub async fn search_known_errors(
 #[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
 pub struct ProposalQuery {
-    /// The window, days back from now (default 7).
+    /// The window, days back from now (default `resolution.problems.trend_window_days`, 7).
     pub window_days: Option<i64>,
-    /// Incidents needed (default 3).
+    /// Incidents needed (default `resolution.problems.trend_min_incidents`, 3).
     pub min_incidents: Option<usize>,
 }
 
@@ -894,8 +894,14 @@ pub async fn proposals(
     query: Query<ProposalQuery>,
     svc: web::Data<Resolution>,
 ) -> Result<HttpResponse, Problem> {
-    let window = query.0.window_days.unwrap_or(7);
-    let min = query.0.min_incidents.unwrap_or(3);
+    let window = query
+        .0
+        .window_days
+        .unwrap_or(svc.config.problems.trend_window_days);
+    let min = query
+        .0
+        .min_incidents
+        .unwrap_or(svc.config.problems.trend_min_incidents);
     if !(1..=365).contains(&window) {
         return Err(Problem::field("window_days", "must be 1 to 365"));
     }

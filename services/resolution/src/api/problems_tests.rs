@@ -303,9 +303,15 @@ on_both_backends!(
             );
         }
         h.incident("Unrelated", "laptop-7").await;
-        let (status, proposals) = h
-            .call(Method::GET, "/v1/problems/proposals?min_incidents=3", None)
+        // The configured defaults: three incidents within seven days.
+        let (status, proposals) = h.call(Method::GET, "/v1/problems/proposals", None).await;
+        let (_, four) = h
+            .call(Method::GET, "/v1/problems/proposals?min_incidents=4", None)
             .await;
+        assert!(
+            four.as_array().unwrap().iter().all(|p| p["by"] != "ci"),
+            "{four}"
+        );
         assert_eq!(status, StatusCode::OK);
         let by_ci: Vec<&Value> = proposals
             .as_array()
