@@ -347,16 +347,25 @@ pub async fn list_requests(
     Ok(HttpResponse::Ok().json(rows.into_iter().map(RequestView::from).collect::<Vec<_>>()))
 }
 
-/// Loads a request `who` may see.
-fn visible(conn: &mut AnyConnection, key: &str, who: &Principal) -> Result<RequestRow, Problem> {
-    store::find(conn, key)?
-        .filter(|r| {
-            works_requests(who)
-                || who.has(APPROVER)
-                || r.requested_by == who.subject
-                || r.requested_for == who.subject
-        })
-        .ok_or_else(not_found)
+/// Loads a request `who` may see (locked, to change it, when `lock`).
+fn visible(
+    conn: &mut AnyConnection,
+    key: &str,
+    who: &Principal,
+    lock: bool,
+) -> Result<RequestRow, Problem> {
+    let row = if lock {
+        store::find_for_update(conn, key)?
+    } else {
+        store::find(conn, key)?
+    };
+    row.filter(|r| {
+        works_requests(who)
+            || who.has(APPROVER)
+            || r.requested_by == who.subject
+            || r.requested_for == who.subject
+    })
+    .ok_or_else(not_found)
 }
 
 /// `GET /v1/requests/{id}`: with its history.
@@ -376,7 +385,7 @@ pub async fn get_request(
     let view = svc
         .db
         .run(move |conn| -> Result<_, Problem> {
-            let row = visible(conn, &key, &principal)?;
+            let row = visible(conn, &key, &principal, false)?;
             detail(conn, row)
         })
         .await?;
@@ -543,7 +552,7 @@ pub async fn act_on_request(
     let view = svc
         .db
         .transaction(move |conn| -> Result<RequestView, Problem> {
-            let before = visible(conn, &key, &principal)?;
+            let before = visible(conn, &key, &principal, true)?;
             may(&principal, &before, action)?;
             let after = transition(
                 conn,

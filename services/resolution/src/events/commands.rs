@@ -108,7 +108,10 @@ pub async fn apply(svc: &Resolution, envelope: Envelope) -> Result<(), HandleErr
                 return Ok(());
             }
             let asked = asked(&command);
-            let result = match (requests::find(conn, &asked.request)?, asked.action) {
+            let result = match (
+                requests::find_for_update(conn, &asked.request)?,
+                asked.action,
+            ) {
                 (_, Err(error)) => Err(error),
                 (None, _) => Err(format!("no request {}", asked.request)),
                 (Some(before), Ok(action)) => {

@@ -262,6 +262,24 @@ pub fn find(conn: &mut AnyConnection, key: &str) -> QueryResult<Option<RequestRo
         .optional()
 }
 
+/// A request by id or number, to change it: on PostgreSQL the row stays locked until the
+/// transaction ends, so a REST action and a workflow's command on one request run one after the
+/// other (SQLite has one writer).
+///
+/// # Errors
+/// A query failing.
+pub fn find_for_update(conn: &mut AnyConnection, key: &str) -> QueryResult<Option<RequestRow>> {
+    match conn {
+        AnyConnection::Postgresql(pg) => requests::table
+            .filter(requests::id.eq(key).or(requests::number.eq(key)))
+            .select(RequestRow::as_select())
+            .for_update()
+            .first(pg)
+            .optional(),
+        AnyConnection::Sqlite(_) => find(conn, key),
+    }
+}
+
 /// Which requests to list.
 #[derive(Debug, Default, Clone)]
 pub struct Filter {
