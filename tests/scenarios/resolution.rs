@@ -50,7 +50,7 @@ impl Desk {
             let commands = [meridian_resolution::events::commands::TRANSITION];
             let queue = format!("{prefix}resolution.commands");
             declare(rabbit, &amqp_url(), &queue, &commands).await;
-            let raised = ["control.change.raised"];
+            let raised = ["control.change.raised", "workflow.instance.completed"];
             declare(rabbit, &amqp_url(), &format!("{prefix}resolution"), &raised).await;
             let fixes = ["resolution.problem.change_requested"];
             declare(rabbit, &amqp_url(), &format!("{prefix}control"), &fixes).await;
@@ -331,6 +331,23 @@ async fn a_major_incident_runs_its_procedure_from_declaration_to_review() {
     assert_eq!(done["definition"], "major-incident");
     assert_eq!(done["outcome"], "reviewed");
     assert_eq!(done["variables"]["review"]["cause"], "expired certificate");
+    // The review's record is on the incident too, as a work note.
+    let noted = eventually(Duration::from_secs(20), || async {
+        let (_, incident) = desk
+            .call(Method::GET, &format!("/v1/incidents/{id}"), AGENT, None)
+            .await;
+        incident["history"].as_array().and_then(|h| {
+            h.iter()
+                .find(|e| e["kind"] == "work_note")
+                .map(|e| e.to_string())
+        })
+    })
+    .await
+    .expect("the review is noted on the incident");
+    assert!(
+        noted.contains("review by mona") && noted.contains("expired certificate"),
+        "{noted}"
+    );
     let resolved = &done["variables"]["resolution"]["data"];
     assert_eq!(
         (

@@ -985,3 +985,60 @@ on_both_backends!(cis_named_by_their_name_are_recorded_by_their_id, |app| {
         "{renamed}"
     );
 });
+
+on_both_backends!(
+    a_major_incident_review_is_noted_on_its_incident_once,
+    |app| {
+        use meridian_proto::Message;
+        let incident = app
+            .create(json!({"title": "Mail down", "impact": "high", "urgency": "high"}))
+            .await;
+        let id = incident["id"].as_str().unwrap();
+        let completed = |definition: &str| {
+            meridian_chassis::bus::Envelope {
+        id: uuid::Uuid::now_v7(),
+        event_type: crate::events::consume::INSTANCE_COMPLETED.to_owned(),
+        source: "/meridian/workflow".to_owned(),
+        subject: "wf-1".to_owned(),
+        time: meridian_chassis::Clock::now(&meridian_chassis::SystemClock),
+        correlation_id: None,
+        causation_id: None,
+        actor: None,
+        payload: meridian_proto::workflow::v1::InstanceCompleted {
+            instance_id: "wf-1".to_owned(),
+            definition: definition.to_owned(),
+            business_key: id.to_owned(),
+            outcome: "reviewed".to_owned(),
+            variables_json: json!({"review": {"by": "mona", "cause": "expired certificate", "lessons": "alert on expiry", "problem_needed": true}}).to_string(),
+        }
+        .encode_to_vec(),
+    }
+        };
+        let apply = |envelope| {
+            crate::events::consume::apply_instance_completed(
+                &app.service.db,
+                &meridian_chassis::SystemClock,
+                envelope,
+            )
+        };
+        apply(completed("change-advisory-board")).await.unwrap();
+        let review = completed("major-incident");
+        apply(review.clone()).await.unwrap();
+        apply(review).await.unwrap();
+        let (_, detail) = app.get(&format!("/v1/incidents/{id}")).await;
+        let notes: Vec<&Value> = detail["history"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["kind"] == "work_note")
+            .collect();
+        assert_eq!(notes.len(), 1, "{detail}");
+        let note = notes[0].to_string();
+        assert!(
+            note.contains("review by mona")
+                && note.contains("expired certificate")
+                && note.contains("A problem record is needed"),
+            "{note}"
+        );
+    }
+);

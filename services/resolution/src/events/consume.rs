@@ -4,6 +4,8 @@
 //! - `control.deployment.failed` → an incident for the failed deployment (8.5.3 asks that a
 //!   failed deployment be handled as an incident).
 //! - `control.change.raised` → the change raised for a problem's fix, on the problem;
+//! - `workflow.instance.completed` of the major incident procedure → its review, as a work note
+//!   on the incident;
 //! - `control.ci.changed` → the CMDB read model (a CI named on an incident by its name is
 //!   recorded by its id).
 
@@ -16,10 +18,11 @@ use meridian_proto::Message;
 use meridian_proto::service_level::v1::{Criticality, ServicePublished, ServiceStatus};
 
 use meridian_proto::control::v1::{ChangeRaised, ConfigurationItemChanged, DeploymentRecorded};
+use meridian_proto::workflow::v1::InstanceCompleted;
 use uuid::Uuid;
 
 use crate::config::ProblemsConfig;
-use crate::domain::incident::{Incident, NewIncident};
+use crate::domain::incident::{Incident, NewIncident, NoteKind};
 use crate::domain::priority::{Level, PriorityMatrix};
 use crate::store::catalogue::{self, ServiceRow};
 use crate::store::cis::{self, CiRow};
@@ -171,6 +174,83 @@ pub async fn apply_change_raised(
     .map_err(|e| HandleError::Transient(e.to_string()))
 }
 
+/// A workflow instance ended.
+pub const INSTANCE_COMPLETED: &str = "workflow.instance.completed";
+/// The major incident procedure.
+const MAJOR_INCIDENT: &str = "major-incident";
+
+/// Keeps the record of a major incident's review on the incident: when the major incident
+/// procedure completes, its review (cause, lessons, whether a problem is needed, who reviewed)
+/// becomes a work note. Other workflows are not resolution's; a closed incident takes no note
+/// (the review stays in the workflow's record).
+///
+/// # Errors
+/// [`HandleError::Malformed`] for a payload that does not decode; [`HandleError::Transient`] when
+/// the database fails.
+pub async fn apply_instance_completed(
+    db: &Db,
+    clock: &dyn Clock,
+    envelope: Envelope,
+) -> Result<(), HandleError> {
+    let done = InstanceCompleted::decode(envelope.payload.as_slice())
+        .map_err(|e| HandleError::Malformed(format!("payload does not decode: {e}")))?;
+    if done.definition != MAJOR_INCIDENT {
+        return Ok(());
+    }
+    let Ok(incident_id) = Uuid::parse_str(&done.business_key) else {
+        return Err(HandleError::Malformed(format!(
+            "business key {} is not an incident id",
+            done.business_key
+        )));
+    };
+    let variables: serde_json::Value =
+        serde_json::from_str(&done.variables_json).unwrap_or_default();
+    let review = &variables["review"];
+    let text = |name: &str| review[name].as_str().unwrap_or_default().to_owned();
+    let reviewer = Some(text("by"))
+        .filter(|b| !b.is_empty())
+        .unwrap_or_else(|| "system:workflow".to_owned());
+    let body = format!(
+        "Major incident review by {reviewer}. Cause: {}. Lessons: {}. {}",
+        text("cause"),
+        text("lessons"),
+        if review["problem_needed"].as_bool() == Some(true) {
+            "A problem record is needed."
+        } else {
+            "No problem record is needed."
+        }
+    );
+    let (id, now) = (
+        envelope.id.to_string(),
+        meridian_chassis::clock::to_micros(clock.now()),
+    );
+    db.transaction(move |conn| -> Result<(), DbError> {
+        if !inbox::claim(conn, CONSUMER, &id, now)? {
+            return Ok(());
+        }
+        let Some(before) = incidents::load_for_update(conn, incident_id)? else {
+            return Ok(());
+        };
+        let mut after = before.clone();
+        match after.note(NoteKind::WorkNote, body, now) {
+            Ok(events) => {
+                let ctx = Context {
+                    actor: &reviewer,
+                    now,
+                    correlation_id: None,
+                };
+                incidents::save(conn, &before, &after, &events, ctx)?;
+            }
+            Err(refused) => {
+                tracing::info!(incident = %before.number, %refused, "the major incident review is kept in its workflow only");
+            }
+        }
+        Ok(())
+    })
+    .await
+    .map_err(|e| HandleError::Transient(e.to_string()))
+}
+
 /// The event of a failed deployment.
 pub const DEPLOYMENT_FAILED: &str = "control.deployment.failed";
 
@@ -255,6 +335,7 @@ pub fn start(
             DEPLOYMENT_FAILED.to_owned(),
             CI_CHANGED.to_owned(),
             CHANGE_RAISED.to_owned(),
+            INSTANCE_COMPLETED.to_owned(),
         ],
     };
     bus.consume(
@@ -269,6 +350,8 @@ pub fn start(
                     apply_ci(&db, &*clock, envelope).await
                 } else if envelope.event_type == CHANGE_RAISED {
                     apply_change_raised(&db, &*clock, envelope).await
+                } else if envelope.event_type == INSTANCE_COMPLETED {
+                    apply_instance_completed(&db, &*clock, envelope).await
                 } else {
                     apply(&db, &*clock, envelope).await
                 }
