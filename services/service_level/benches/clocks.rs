@@ -90,7 +90,7 @@ fn main() {
         db.run(move |conn| generate(conn, due).map_err(DbError::from)).await.unwrap();
         let load_time = loaded.elapsed();
         let clock = ManualClock::at(due - chrono::Duration::seconds(1));
-        let config = ServiceLevelConfig { scheduler_poll_ms: 250, scheduler_batch: 1000 };
+        let config = ServiceLevelConfig { scheduler_poll_ms: 250, scheduler_batch: 1000, request_priority: 4 };
         let svc = ServiceLevel::new(db.clone(), Arc::new(clock.clone()), config, Waker::default());
         // A second before: nothing is due, and finding so costs one index probe.
         let idle = Instant::now();

@@ -15,6 +15,9 @@ pub struct ServiceLevelConfig {
     pub scheduler_poll_ms: u64,
     /// Clocks handled per look. Default 1000.
     pub scheduler_batch: i64,
+    /// The priority whose targets time service requests (requests have none of their own): an
+    /// agreement's targets for it apply to the requests of its service. Default 4.
+    pub request_priority: i32,
 }
 
 impl ServiceLevelConfig {
@@ -27,6 +30,12 @@ impl ServiceLevelConfig {
             return Err(ConfigError::key(
                 "service_level.scheduler_poll_ms",
                 "must be 10 to 1000 (breaches are announced within a second)",
+            ));
+        }
+        if !(1..=5).contains(&self.request_priority) {
+            return Err(ConfigError::key(
+                "service_level.request_priority",
+                "must be 1 to 5",
             ));
         }
         if self.scheduler_batch < 1 {

@@ -1,6 +1,7 @@
-//! What the service-level service consumes: resolution's incident events, kept as each ticket's
-//! history (once each, inbox), after which the ticket's clocks are recomputed in the same
-//! transaction.
+//! What the service-level service consumes: resolution's incident and service request events,
+//! kept as each ticket's history (once each, inbox), after which the ticket's clocks are
+//! recomputed in the same transaction; and what reports need of control's changes and
+//! relationship's satisfaction scores.
 
 use std::sync::Arc;
 
@@ -11,7 +12,7 @@ use meridian_proto::Message;
 use meridian_proto::resolution::v1::{
     Incident, IncidentAssigned, IncidentCancelled, IncidentClosed, IncidentCreated,
     IncidentEscalated, IncidentMajorDeclared, IncidentPriorityChanged, IncidentReopened,
-    IncidentResolved, IncidentState, IncidentStateChanged, IncidentUpdated,
+    IncidentResolved, IncidentState, IncidentStateChanged, IncidentUpdated, RequestChanged,
 };
 
 use crate::ServiceLevel;
@@ -69,6 +70,51 @@ fn incident(envelope: &Envelope) -> Result<Option<Incident>, HandleError> {
     incident
         .map(Some)
         .ok_or_else(|| HandleError::Malformed(format!("{}: no incident", envelope.event_type)))
+}
+
+/// A service request event as a ticket event: submitted → new, approved → assigned (both
+/// before the response), in fulfilment → in progress (responded), fulfilled → resolved,
+/// closed or rejected (answered) → closed, cancelled → cancelled; timed at
+/// `service_level.request_priority`.
+fn request_event(
+    envelope: &Envelope,
+    priority: i32,
+) -> Result<Option<TicketEventRow>, HandleError> {
+    if !envelope.event_type.starts_with("resolution.request.") {
+        return Ok(None);
+    }
+    let request = RequestChanged::decode(envelope.payload.as_slice())
+        .map_err(|e| HandleError::Malformed(format!("{}: {e}", envelope.event_type)))?;
+    if request.id.is_empty() {
+        return Err(HandleError::Malformed("a request without an id".to_owned()));
+    }
+    let state = match request.state.as_str() {
+        "submitted" => "new",
+        "approved" => "assigned",
+        "in_fulfilment" => "in_progress",
+        "fulfilled" => "resolved",
+        "closed" | "rejected" => "closed",
+        "cancelled" => "cancelled",
+        other => {
+            return Err(HandleError::Malformed(format!(
+                "unknown request state {other}"
+            )));
+        }
+    };
+    Ok(Some(TicketEventRow {
+        id: envelope.id.to_string(),
+        ticket_id: request.id,
+        ticket_kind: "request".to_owned(),
+        number: request.number,
+        at: envelope.time.naive_utc(),
+        event_type: envelope.event_type.clone(),
+        state: state.to_owned(),
+        pending_reason: String::new(),
+        priority,
+        group_name: String::new(),
+        service: request.service,
+        major: false,
+    }))
 }
 
 /// What reporting keeps of other services' events.
@@ -186,6 +232,9 @@ fn outages(
 /// [`HandleError::Malformed`] for a payload that does not decode; [`HandleError::Transient`]
 /// when the database fails.
 pub async fn apply(svc: &ServiceLevel, envelope: Envelope) -> Result<(), HandleError> {
+    if let Some(row) = request_event(&envelope, svc.config.request_priority)? {
+        return record(svc, row).await;
+    }
     let Some(incident) = incident(&envelope)? else {
         let Some(model) = read_model(&envelope)? else {
             return Ok(());
@@ -228,8 +277,13 @@ pub async fn apply(svc: &ServiceLevel, envelope: Envelope) -> Result<(), HandleE
         service: incident.service.clone(),
         major: incident.major,
     };
+    record(svc, row).await
+}
+
+/// Keeps a ticket event (once) and recomputes the ticket's clocks, in one transaction.
+async fn record(svc: &ServiceLevel, row: TicketEventRow) -> Result<(), HandleError> {
     let now = svc.clock.now();
-    let message_id = envelope.id.to_string();
+    let message_id = row.id.clone();
     svc.db
         .transaction(move |conn| -> Result<(), DbError> {
             if !inbox::claim(conn, CONSUMER, &message_id, now)? {
@@ -254,6 +308,7 @@ pub fn start(bus: &Bus, queue_prefix: &str, svc: ServiceLevel) {
         queue: format!("{queue_prefix}service-level"),
         bindings: vec![
             "resolution.incident.*".to_owned(),
+            "resolution.request.*".to_owned(),
             "control.change.submitted".to_owned(),
             "control.change.state_changed".to_owned(),
             "relationship.satisfaction.recorded".to_owned(),

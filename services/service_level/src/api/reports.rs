@@ -1,7 +1,7 @@
 //! `GET /v1/reports/services/{id}`: the service report of a period (9.1, 9.4) — SLA attainment
-//! per agreement and measure, breaches with their investigation, incident volumes and their
-//! weekly trend, major incidents, changes to the service's CIs, availability against target and
-//! customer satisfaction — as JSON, CSV, or a readable HTML page with charts (inline SVG, no
+//! per agreement and measure, breaches with their investigation, incident and service request
+//! volumes and their weekly trends, major incidents, changes to the service's CIs, availability
+//! against target and customer satisfaction — as JSON, CSV, or a readable HTML page with charts (inline SVG, no
 //! script, nothing fetched).
 
 use std::collections::BTreeMap;
@@ -64,6 +64,11 @@ pub struct ServiceReport {
     pub incidents_by_week: BTreeMap<String, usize>,
     /// Major incidents declared in the period.
     pub major_incidents: usize,
+    /// Service requests submitted in the period.
+    pub requests: usize,
+    /// Service requests per ISO week (`YYYY-Www`), the trend.
+    #[schema(value_type = Object)]
+    pub requests_by_week: BTreeMap<String, usize>,
     /// Changes submitted in the period touching the service's CIs.
     pub changes: usize,
     /// Those changes by state.
@@ -139,14 +144,20 @@ pub fn build(
         .collect();
     let breaches = clocks::breaches(conn, Some(service), f, t)?;
     let created = clocks::events_between(conn, service, "resolution.incident.created", f, t)?;
+    let week_of = |at: chrono::NaiveDateTime| {
+        let week = at.date().iso_week();
+        format!("{}-W{:02}", week.year(), week.week())
+    };
     let mut by_priority = BTreeMap::new();
     let mut by_week = BTreeMap::new();
     for e in &created {
         *by_priority.entry(format!("P{}", e.priority)).or_insert(0) += 1;
-        let week = e.at.date().iso_week();
-        *by_week
-            .entry(format!("{}-W{:02}", week.year(), week.week()))
-            .or_insert(0) += 1;
+        *by_week.entry(week_of(e.at)).or_insert(0) += 1;
+    }
+    let submitted = clocks::events_between(conn, service, "resolution.request.submitted", f, t)?;
+    let mut requests_by_week = BTreeMap::new();
+    for e in &submitted {
+        *requests_by_week.entry(week_of(e.at)).or_insert(0) += 1;
     }
     let majors = clocks::events_between(conn, service, "resolution.incident.major_declared", f, t)?;
     let service_cis = strings(&entry.configuration_items);
@@ -179,6 +190,8 @@ pub fn build(
         incidents_by_priority: by_priority,
         incidents_by_week: by_week,
         major_incidents: majors.len(),
+        requests: submitted.len(),
+        requests_by_week,
         changes: changes.len(),
         changes_by_state,
         availability: availability_of(conn, service, from, to)?,
@@ -233,6 +246,10 @@ fn csv(report: &ServiceReport) -> Result<String, Problem> {
         report.major_incidents.to_string(),
     )
     .map_err(internal)?;
+    row("requests", "total", report.requests.to_string()).map_err(internal)?;
+    for (w, n) in &report.requests_by_week {
+        row("requests by week", w, n.to_string()).map_err(internal)?;
+    }
     row("changes", "total", report.changes.to_string()).map_err(internal)?;
     row(
         "availability",
@@ -371,7 +388,21 @@ fn html(report: &ServiceReport) -> String {
     for (p, n) in &report.incidents_by_priority {
         page.push_str(&format!("<tr><td>{p}</td><td>{n}</td></tr>"));
     }
-    page.push_str("</table><h2>Changes</h2>");
+    page.push_str("</table><h2>Service requests</h2>");
+    let request_weeks: Vec<(String, f64)> = report
+        .requests_by_week
+        .iter()
+        .map(|(w, n)| (w.clone(), f64::from(u32::try_from(*n).unwrap_or(u32::MAX))))
+        .collect();
+    let most_requests = request_weeks.iter().map(|(_, n)| *n).fold(0.0, f64::max);
+    page.push_str(&bars(
+        "Requests per week",
+        &request_weeks,
+        most_requests,
+        "",
+    ));
+    page.push_str(&format!("<p>{} service requests.</p>", report.requests));
+    page.push_str("<h2>Changes</h2>");
     page.push_str(&format!(
         "<p>{} changes to the service's configuration items.</p>",
         report.changes

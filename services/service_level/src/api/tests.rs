@@ -1155,3 +1155,96 @@ on_both_backends!(
         );
     }
 );
+
+on_both_backends!(
+    service_requests_are_timed_at_the_request_priority_and_counted_in_the_report,
+    |app| {
+        app.setup().await;
+        let (status, body) = app
+            .call(Method::POST, "/v1/agreements", MANAGER, Some(json!({
+                "kind": "sla", "name": "E-mail requests", "service": "email", "customer": "all-staff", "calendar": "always",
+                "targets": {"4": {"response_minutes": 60, "resolution_minutes": 480}}
+            })))
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        let t0 = start();
+        let request = |state: &str| {
+            meridian_proto::resolution::v1::RequestChanged {
+                id: "req-1".to_owned(),
+                number: "REQ0001000".to_owned(),
+                service: "email".to_owned(),
+                item: "new-mailbox".to_owned(),
+                state: state.to_owned(),
+                ..Default::default()
+            }
+            .encode_to_vec()
+        };
+        app.deliver("resolution.request.submitted", request("submitted"), t0)
+            .await;
+        // Fulfilment starts after 90 minutes: the response (60) is late; delivered in 4 hours.
+        for (minutes, event, state) in [
+            (30, "approved", "approved"),
+            (90, "fulfilment_started", "in_fulfilment"),
+            (240, "fulfilled", "fulfilled"),
+        ] {
+            let at = t0 + Duration::minutes(minutes);
+            app.clock.advance(at - app.clock.now());
+            app.deliver(&format!("resolution.request.{event}"), request(state), at)
+                .await;
+        }
+        let (_, page) = app
+            .call(Method::GET, "/v1/sla-clocks?ticket=REQ0001000", AGENT, None)
+            .await;
+        let stages: std::collections::BTreeMap<String, String> = page["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| {
+                (
+                    c["metric"].as_str().unwrap().to_owned(),
+                    c["stage"].as_str().unwrap().to_owned(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            stages,
+            [
+                ("resolution".to_owned(), "met".to_owned()),
+                ("response".to_owned(), "breached".to_owned())
+            ]
+            .into(),
+            "{page}"
+        );
+        let query = "from=2026-11-26T00:00:00Z&to=2026-11-27T00:00:00Z";
+        let (status, report) = app
+            .call(
+                Method::GET,
+                &format!("/v1/reports/services/email?{query}"),
+                AGENT,
+                None,
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{report}");
+        assert_eq!(
+            (report["requests"].as_i64(), report["incidents"].as_i64()),
+            (Some(1), Some(0))
+        );
+        assert_eq!(report["requests_by_week"]["2026-W48"], 1);
+        // An unknown request state is refused as malformed.
+        let envelope = Envelope {
+            id: uuid::Uuid::now_v7(),
+            event_type: "resolution.request.approved".to_owned(),
+            source: "/meridian/resolution".to_owned(),
+            subject: "req-1".to_owned(),
+            time: t0,
+            correlation_id: None,
+            causation_id: None,
+            actor: None,
+            payload: request("teleported"),
+        };
+        assert!(matches!(
+            crate::events::apply(&app.svc, envelope).await,
+            Err(meridian_chassis::bus::HandleError::Malformed(_))
+        ));
+    }
+);
