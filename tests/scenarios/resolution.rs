@@ -416,6 +416,10 @@ async fn a_service_request_is_approved_and_fulfilled_through_its_workflow() {
 
     // The approval is the workflow's task; whoever ordered the request cannot take it.
     let approval = desk.task(&id, "approve", AMY).await;
+    assert!(
+        desk.open(&id, "approve", RITA).await.is_empty(),
+        "not in the requester's inbox"
+    );
     let (status, body) = desk
         .call(
             Method::POST,

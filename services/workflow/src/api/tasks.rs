@@ -129,7 +129,8 @@ fn view(
 pub struct TaskQuery {
     /// `me`, or a user id (workflow admins only).
     pub assignee: Option<String>,
-    /// `me`: unassigned tasks the caller may claim (as a candidate user or by role).
+    /// `me`: unassigned tasks the caller may claim (as a candidate user or by role), never those
+    /// segregation of duties keeps from them.
     pub candidate: Option<String>,
     /// `open` (default), `completed`, `withdrawn` or `all`.
     pub state: Option<String>,

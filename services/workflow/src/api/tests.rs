@@ -1437,6 +1437,17 @@ on_both_backends!(
             .unwrap();
         let instance = json!({"id": id});
         assert_eq!(app.open_tasks(&instance, "approve").await.len(), 1);
+        // The approvers see it in their inbox; the requester, an approver too, never does.
+        for (who, seen) in [("amy", 1), ("rita", 0)] {
+            let page = app
+                .get("/v1/tasks?candidate=me", (who, &["request-approver"]))
+                .await;
+            assert_eq!(
+                page["items"].as_array().map(Vec::len),
+                Some(seen),
+                "{who}: {page}"
+            );
+        }
         // Another request's cancellation changes nothing here.
         crate::events::apply(
             &app.service,

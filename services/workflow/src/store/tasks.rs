@@ -58,11 +58,35 @@ pub struct Filter {
     pub limit: i64,
 }
 
-/// Tasks matching `filter`, oldest first (ids are time-ordered).
+/// Tasks matching `filter`, oldest first (ids are time-ordered). A candidate never sees the
+/// tasks segregation of duties keeps from them (they could not complete them).
 ///
 /// # Errors
 /// A query failing.
 pub fn list(conn: &mut AnyConnection, filter: &Filter) -> QueryResult<Vec<TaskRow>> {
+    let Some((user, _)) = &filter.candidate else {
+        return list_page(conn, filter);
+    };
+    let mut out = Vec::new();
+    let mut page = filter.clone();
+    loop {
+        let rows = list_page(conn, &page)?;
+        let full = i64::try_from(rows.len()).unwrap_or(i64::MAX) >= page.limit;
+        page.after = rows.last().map(|r| r.id.clone());
+        out.extend(rows.into_iter().filter(|row| {
+            !serde_json::from_str::<Vec<String>>(&row.forbidden)
+                .unwrap_or_default()
+                .contains(user)
+        }));
+        if !full || i64::try_from(out.len()).unwrap_or(i64::MAX) >= filter.limit {
+            out.truncate(usize::try_from(filter.limit).unwrap_or(usize::MAX));
+            return Ok(out);
+        }
+    }
+}
+
+/// One page of [`list`], as the database holds it.
+fn list_page(conn: &mut AnyConnection, filter: &Filter) -> QueryResult<Vec<TaskRow>> {
     let mut query = wf_tasks::table
         .select(TaskRow::as_select())
         .order(wf_tasks::id.asc())
