@@ -784,7 +784,14 @@ pub async fn update_incident(
         &who.subject,
         &req,
         id.into_inner(),
-        move |incident, _, now| incident.update(changes, &matrix, now).map_err(problem),
+        move |incident, conn, now| {
+            let mut changes = changes;
+            // CIs named by their name are recorded by their id (the CMDB read model).
+            if let Some(items) = &changes.configuration_items {
+                changes.configuration_items = Some(crate::store::cis::resolve(conn, items)?);
+            }
+            incident.update(changes, &matrix, now).map_err(problem)
+        },
     )
     .await
 }

@@ -984,6 +984,20 @@ on_both_backends!(cis_named_by_their_name_are_recorded_by_their_id, |app| {
         json!(["ci-1", "old-name"]),
         "{renamed}"
     );
+    // Editing the CIs resolves names the same way.
+    let path = format!("/v1/incidents/{}", renamed["id"].as_str().unwrap());
+    let token = app.agent();
+    let (status, _, edited) = app
+        .call(
+            Method::PATCH,
+            &path,
+            Some(&token),
+            Some(json!({"configuration_items": ["mx-gw", "printer-7"]})),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{edited}");
+    assert_eq!(edited["configuration_items"], json!(["ci-1", "printer-7"]));
 });
 
 on_both_backends!(
