@@ -321,6 +321,7 @@ async fn seed_service_level(
                     active: true,
                     created_at: at,
                     updated_at: at,
+                    applies_to: r#"["incident","request"]"#.to_owned(),
                 },
             )?;
             Ok(())

@@ -223,6 +223,13 @@ pub struct AgreementInput {
     /// In force (default true).
     #[serde(default = "yes")]
     pub active: bool,
+    /// The tickets it times: `incident`, `request` (default both).
+    #[serde(default = "both_kinds")]
+    pub applies_to: Vec<String>,
+}
+
+fn both_kinds() -> Vec<String> {
+    vec!["incident".to_owned(), "request".to_owned()]
 }
 
 fn seventy_five() -> i32 {
@@ -271,6 +278,7 @@ impl From<AgreementRow> for AgreementView {
                 workload_limit: r.workload_limit,
                 exceptions: r.exceptions,
                 active: r.active,
+                applies_to: strings(&r.applies_to),
             },
             id: r.id,
             created_at: meridian_chassis::clock::utc(r.created_at),
@@ -294,6 +302,25 @@ fn check(input: &AgreementInput) -> Vec<InvalidParam> {
         _ => params.push(InvalidParam::new("kind", "must be sla or ola")),
     }
     text("name", &input.name, 200, true, &mut params);
+    if input.applies_to.is_empty() {
+        params.push(InvalidParam::new(
+            "applies_to",
+            "name incident, request or both",
+        ));
+    }
+    for (i, kind) in input.applies_to.iter().enumerate() {
+        if !matches!(kind.as_str(), "incident" | "request") {
+            params.push(InvalidParam::new(
+                format!("applies_to[{i}]"),
+                "must be incident or request",
+            ));
+        } else if input.applies_to[..i].contains(kind) {
+            params.push(InvalidParam::new(
+                format!("applies_to[{i}]"),
+                "is named twice",
+            ));
+        }
+    }
     slug("service", &input.service, &mut params);
     slug("calendar", &input.calendar, &mut params);
     if input.targets.is_empty() {
@@ -385,6 +412,7 @@ async fn save(
                 active: input.active,
                 created_at: before.as_ref().map_or(now.naive_utc(), |b| b.created_at),
                 updated_at: now.naive_utc(),
+                applies_to: serde_json::to_string(&input.applies_to).unwrap_or_default(),
             };
             store::save(conn, &row)?;
             meridian_chassis::audit::record(

@@ -1163,10 +1163,31 @@ on_both_backends!(
         let (status, body) = app
             .call(Method::POST, "/v1/agreements", MANAGER, Some(json!({
                 "kind": "sla", "name": "E-mail requests", "service": "email", "customer": "all-staff", "calendar": "always",
-                "targets": {"4": {"response_minutes": 60, "resolution_minutes": 480}}
+                "targets": {"4": {"response_minutes": 60, "resolution_minutes": 480}},
+                "applies_to": ["request"]
             })))
             .await;
         assert_eq!(status, StatusCode::CREATED, "{body}");
+        let requests_sla = body["id"].as_str().unwrap().to_owned();
+        // An agreement for incidents only never times a request.
+        let (status, body) = app
+            .call(Method::POST, "/v1/agreements", MANAGER, Some(json!({
+                "kind": "sla", "name": "E-mail incidents, P4", "service": "email", "customer": "all-staff", "calendar": "always",
+                "targets": {"4": {"response_minutes": 5, "resolution_minutes": 10}},
+                "applies_to": ["incident"]
+            })))
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        let (status, body) = app
+            .call(Method::POST, "/v1/agreements", MANAGER, Some(json!({
+                "kind": "sla", "name": "Bad", "service": "email", "customer": "all-staff", "calendar": "always",
+                "targets": {"4": {"response_minutes": 5}}, "applies_to": ["problem"]
+            })))
+            .await;
+        assert_eq!(
+            (status, body["invalid-params"][0]["name"].as_str()),
+            (StatusCode::BAD_REQUEST, Some("applies_to[0]"))
+        );
         let t0 = start();
         let request = |state: &str| {
             meridian_proto::resolution::v1::RequestChanged {
@@ -1195,6 +1216,14 @@ on_both_backends!(
         let (_, page) = app
             .call(Method::GET, "/v1/sla-clocks?ticket=REQ0001000", AGENT, None)
             .await;
+        assert!(
+            page["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .all(|c| c["agreement_id"] == requests_sla.as_str()),
+            "{page}"
+        );
         let stages: std::collections::BTreeMap<String, String> = page["items"]
             .as_array()
             .unwrap()

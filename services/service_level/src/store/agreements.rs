@@ -112,6 +112,8 @@ pub struct AgreementRow {
     pub created_at: chrono::NaiveDateTime,
     /// Last changed.
     pub updated_at: chrono::NaiveDateTime,
+    /// JSON array of the ticket kinds it times: `incident`, `request`.
+    pub applies_to: String,
 }
 
 /// One priority's targets as written.
@@ -125,6 +127,12 @@ pub struct TargetMinutes {
 }
 
 impl AgreementRow {
+    /// Whether it times tickets of `kind` (`incident` or `request`).
+    pub fn applies_to(&self, kind: &str) -> bool {
+        serde_json::from_str::<Vec<String>>(&self.applies_to)
+            .map_or(true, |kinds| kinds.iter().any(|k| k == kind))
+    }
+
     /// Its targets, by priority.
     pub fn targets(&self) -> BTreeMap<i32, TargetMinutes> {
         serde_json::from_str::<BTreeMap<String, TargetMinutes>>(&self.targets)

@@ -185,6 +185,9 @@ pub fn recompute(
     let moments: Vec<Moment> = events.iter().filter_map(moment).collect();
     let mut out = Vec::new();
     for (agreement, calendar) in agreements::in_force(conn, &last.service)? {
+        if !agreement.applies_to(&last.ticket_kind) {
+            continue;
+        }
         let terms = agreement.agreement(calendar);
         if let Some(group) = &terms.group
             && !moments.iter().any(|m| m.group == *group)

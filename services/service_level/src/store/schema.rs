@@ -59,6 +59,8 @@ diesel::table! {
         active -> Bool,
         created_at -> Timestamp,
         updated_at -> Timestamp,
+        /// JSON array: `incident`, `request`.
+        applies_to -> Text,
     }
 }
 

@@ -1,0 +1,1 @@
+ALTER TABLE sl_agreements DROP COLUMN applies_to;
