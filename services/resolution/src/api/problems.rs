@@ -403,7 +403,7 @@ fn transition(
     actor: &str,
     now: DateTime<Utc>,
 ) -> Result<ProblemView, Problem> {
-    let before = store::find(conn, key)?.ok_or_else(not_found)?;
+    let before = store::find_for_update(conn, key)?.ok_or_else(not_found)?;
     let state = ProblemState::parse(&before.state).unwrap_or(ProblemState::New);
     let Some(next) = state.after(action) else {
         return Err(Problem::new(codes::PROBLEM_TRANSITION_NOT_ALLOWED)
@@ -609,7 +609,7 @@ pub fn workaround_used(
     actor: &str,
     now: DateTime<Utc>,
 ) -> Result<(), Problem> {
-    let row = store::find(conn, key)?
+    let row = store::find_for_update(conn, key)?
         .filter(|p| !p.workaround.is_empty())
         .ok_or_else(|| {
             Problem::field(
@@ -669,7 +669,7 @@ pub async fn link_problem_incident(
     let view = svc
         .db
         .transaction(move |conn| -> Result<ProblemView, Problem> {
-            let row = store::find(conn, &key)?.ok_or_else(not_found)?;
+            let row = store::find_for_update(conn, &key)?.ok_or_else(not_found)?;
             let incident = incident_id(conn, &incident)?
                 .ok_or_else(|| Problem::field("incident", format!("no incident {incident}")))?;
             let after = link_incident(conn, &row, &incident, &actor, now)?;

@@ -187,6 +187,24 @@ pub fn find(conn: &mut AnyConnection, key: &str) -> QueryResult<Option<ProblemRo
         .optional()
 }
 
+/// A problem by id or number, to change it: on PostgreSQL the row stays locked until the
+/// transaction ends, so concurrent changes to one problem run one after the other (SQLite has
+/// one writer).
+///
+/// # Errors
+/// A query failing.
+pub fn find_for_update(conn: &mut AnyConnection, key: &str) -> QueryResult<Option<ProblemRow>> {
+    match conn {
+        AnyConnection::Postgresql(pg) => problems::table
+            .filter(problems::id.eq(key).or(problems::number.eq(key)))
+            .select(ProblemRow::as_select())
+            .for_update()
+            .first(pg)
+            .optional(),
+        AnyConnection::Sqlite(_) => find(conn, key),
+    }
+}
+
 /// Problems, by id (optionally in one state), after a cursor.
 ///
 /// # Errors
@@ -436,7 +454,11 @@ pub fn detect_recurrences(
             since,
         )?;
         // Asked afresh for each incident: a problem an earlier one reopened is no longer fixed.
-        for problem in touching {
+        for found in touching {
+            // Locked and read again: someone may be changing it at this moment.
+            let Some(problem) = find_for_update(conn, &found.id)? else {
+                continue;
+            };
             link_incident(conn, &problem, &id, RECURRENCE_ACTOR, now)?;
             linked += 1;
         }
