@@ -52,6 +52,29 @@ fn not_found() -> Problem {
     Problem::new(codes::PROBLEM_NOT_FOUND)
 }
 
+/// 409: what a problem in `state` cannot do, with the actions it allows.
+fn not_allowed(state: ProblemState, detail: String) -> Problem {
+    Problem::new(codes::PROBLEM_TRANSITION_NOT_ALLOWED)
+        .detail(detail)
+        .allowed_actions(
+            state
+                .allowed()
+                .iter()
+                .map(|a| a.as_str().to_owned())
+                .collect(),
+        )
+}
+
+/// A page size: 1–200, default 50.
+pub(super) fn page_limit(limit: Option<i64>) -> Result<i64, Problem> {
+    let limit = limit.unwrap_or(50);
+    if (1..=200).contains(&limit) {
+        Ok(limit)
+    } else {
+        Err(Problem::field("limit", "must be 1 to 200"))
+    }
+}
+
 /// A problem.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ProblemView {
@@ -328,10 +351,7 @@ pub async fn list_problems(
     svc: web::Data<Resolution>,
 ) -> Result<HttpResponse, Problem> {
     let query = query.0;
-    let limit = query.limit.unwrap_or(50);
-    if !(1..=200).contains(&limit) {
-        return Err(Problem::field("limit", "must be 1 to 200"));
-    }
+    let limit = page_limit(query.limit)?;
     if let Some(state) = &query.state
         && ProblemState::parse(state).is_none()
     {
@@ -406,19 +426,10 @@ fn transition(
     let before = store::find_for_update(conn, key)?.ok_or_else(not_found)?;
     let state = ProblemState::parse(&before.state).unwrap_or(ProblemState::New);
     let Some(next) = state.after(action) else {
-        return Err(Problem::new(codes::PROBLEM_TRANSITION_NOT_ALLOWED)
-            .detail(format!(
-                "a {} problem cannot {}",
-                state.as_str(),
-                action.as_str()
-            ))
-            .allowed_actions(
-                state
-                    .allowed()
-                    .iter()
-                    .map(|a| a.as_str().to_owned())
-                    .collect(),
-            ));
+        return Err(not_allowed(
+            state,
+            format!("a {} problem cannot {}", state.as_str(), action.as_str()),
+        ));
     };
     let mut params = Vec::new();
     let required = |params: &mut Vec<InvalidParam>, name: &str, value: &Option<String>| -> String {
@@ -582,21 +593,6 @@ pub async fn add_problem_note(
     Ok(HttpResponse::Ok().json(view))
 }
 
-/// Links an incident to a problem; on a fixed problem the incident is a recurrence and the review
-/// reopens. The problem after it.
-///
-/// # Errors
-/// The database failing.
-pub fn link_incident(
-    conn: &mut AnyConnection,
-    problem: &ProblemRow,
-    incident: &str,
-    actor: &str,
-    now: DateTime<Utc>,
-) -> Result<ProblemRow, Problem> {
-    Ok(store::link_incident(conn, problem, incident, actor, now)?)
-}
-
 /// An incident was resolved with the workaround of the known error `key`: linked, and the use
 /// counted.
 ///
@@ -617,7 +613,7 @@ pub fn workaround_used(
                 format!("{key} is not a known error with a workaround"),
             )
         })?;
-    let row = link_incident(conn, &row, incident, actor, now)?;
+    let row = store::link_incident(conn, &row, incident, actor, now)?;
     let after = ProblemRow {
         workaround_uses: row.workaround_uses + 1,
         updated_at: now.naive_utc(),
@@ -672,7 +668,7 @@ pub async fn link_problem_incident(
             let row = store::find_for_update(conn, &key)?.ok_or_else(not_found)?;
             let incident = incident_id(conn, &incident)?
                 .ok_or_else(|| Problem::field("incident", format!("no incident {incident}")))?;
-            let after = link_incident(conn, &row, &incident, &actor, now)?;
+            let after = store::link_incident(conn, &row, &incident, &actor, now)?;
             detail(conn, after)
         })
         .await?;
@@ -741,18 +737,13 @@ pub async fn request_change(
             let row = store::find(conn, &key)?.ok_or_else(not_found)?;
             let state = ProblemState::parse(&row.state).unwrap_or(ProblemState::New);
             if !state.is_open() {
-                return Err(Problem::new(codes::PROBLEM_TRANSITION_NOT_ALLOWED)
-                    .detail(format!(
+                return Err(not_allowed(
+                    state,
+                    format!(
                         "a {} problem needs no change; reopen it first",
                         state.as_str()
-                    ))
-                    .allowed_actions(
-                        state
-                            .allowed()
-                            .iter()
-                            .map(|a| a.as_str().to_owned())
-                            .collect(),
-                    ));
+                    ),
+                ));
             }
             let title = body.title.map_or_else(
                 || {

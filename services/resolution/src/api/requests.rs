@@ -20,7 +20,7 @@ use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 use super::incidents::Reporter;
-use super::problems::{checked, text};
+use super::problems::{checked, page_limit, text};
 use crate::Resolution;
 use crate::domain::request::{RequestAction, RequestState};
 use crate::store::requests::{self as store, Filter, ItemRow, RequestRow};
@@ -322,10 +322,7 @@ pub async fn list_requests(
     svc: web::Data<Resolution>,
 ) -> Result<HttpResponse, Problem> {
     let query = query.0;
-    let limit = query.limit.unwrap_or(50);
-    if !(1..=200).contains(&limit) {
-        return Err(Problem::field("limit", "must be 1 to 200"));
-    }
+    let limit = page_limit(query.limit)?;
     if let Some(state) = &query.state
         && RequestState::parse(state).is_none()
     {

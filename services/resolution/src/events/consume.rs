@@ -11,6 +11,8 @@
 
 use std::sync::Arc;
 
+use chrono::{DateTime, Utc};
+
 use meridian_chassis::bus::{Bus, Envelope, HandleError, Subscription};
 use meridian_chassis::db::{Db, DbError};
 use meridian_chassis::{Clock, inbox};
@@ -32,6 +34,33 @@ use crate::store::requests::{self, ItemRow};
 
 /// The inbox name of this consumer.
 pub const CONSUMER: &str = "resolution.catalogue";
+
+/// Runs `apply` in one transaction with the claim of `envelope`'s id in the inbox, unless it was
+/// applied already; `apply` gets the time (whole microseconds).
+async fn once<F>(
+    db: &Db,
+    clock: &dyn Clock,
+    envelope: &Envelope,
+    apply: F,
+) -> Result<(), HandleError>
+where
+    F: FnOnce(&mut meridian_chassis::db::AnyConnection, DateTime<Utc>) -> Result<(), DbError>
+        + Send
+        + 'static,
+{
+    let (id, now) = (
+        envelope.id.to_string(),
+        meridian_chassis::clock::to_micros(clock.now()),
+    );
+    db.transaction(move |conn| -> Result<(), DbError> {
+        if inbox::claim(conn, CONSUMER, &id, now)? {
+            apply(conn, now)?;
+        }
+        Ok(())
+    })
+    .await
+    .map_err(|e| HandleError::Transient(e.to_string()))
+}
 
 /// Decodes a `service_level.service.published` message into read-model rows: the service and
 /// the request items it offers.
@@ -83,16 +112,13 @@ pub fn decode(envelope: &Envelope) -> Result<(ServiceRow, Vec<ItemRow>), HandleE
 /// [`HandleError::Malformed`] as [`decode`]; [`HandleError::Transient`] when the database fails.
 pub async fn apply(db: &Db, clock: &dyn Clock, envelope: Envelope) -> Result<(), HandleError> {
     let (row, items) = decode(&envelope)?;
-    let id = envelope.id.to_string();
-    let now = clock.now();
-    db.transaction(move |conn| -> Result<(), DbError> {
-        if inbox::claim(conn, CONSUMER, &id, now)? && catalogue::upsert(conn, &row)? {
+    once(db, clock, &envelope, move |conn, _| {
+        if catalogue::upsert(conn, &row)? {
             requests::replace_items(conn, &row.id, &items)?;
         }
         Ok(())
     })
     .await
-    .map_err(|e| HandleError::Transient(e.to_string()))
 }
 
 /// A CI was created or changed in control.
@@ -118,15 +144,11 @@ pub async fn apply_ci(db: &Db, clock: &dyn Clock, envelope: Envelope) -> Result<
         status: ci.status,
         revision: ci.revision,
     };
-    let (id, now) = (envelope.id.to_string(), clock.now());
-    db.transaction(move |conn| -> Result<(), DbError> {
-        if inbox::claim(conn, CONSUMER, &id, now)? {
-            cis::upsert(conn, &row)?;
-        }
+    once(db, clock, &envelope, move |conn, _| {
+        cis::upsert(conn, &row)?;
         Ok(())
     })
     .await
-    .map_err(|e| HandleError::Transient(e.to_string()))
 }
 
 /// A change control raised at another record's request.
@@ -148,14 +170,7 @@ pub async fn apply_change_raised(
     let Some(number) = raised.origin.strip_prefix("problem:").map(str::to_owned) else {
         return Ok(());
     };
-    let (id, now) = (
-        envelope.id.to_string(),
-        meridian_chassis::clock::to_micros(clock.now()),
-    );
-    db.transaction(move |conn| -> Result<(), DbError> {
-        if !inbox::claim(conn, CONSUMER, &id, now)? {
-            return Ok(());
-        }
+    once(db, clock, &envelope, move |conn, now| {
         if let Some(problem) = problems::find(conn, &number)? {
             problems::activity(
                 conn,
@@ -171,7 +186,6 @@ pub async fn apply_change_raised(
         Ok(())
     })
     .await
-    .map_err(|e| HandleError::Transient(e.to_string()))
 }
 
 /// A workflow instance ended.
@@ -220,14 +234,7 @@ pub async fn apply_instance_completed(
             "No problem record is needed."
         }
     );
-    let (id, now) = (
-        envelope.id.to_string(),
-        meridian_chassis::clock::to_micros(clock.now()),
-    );
-    db.transaction(move |conn| -> Result<(), DbError> {
-        if !inbox::claim(conn, CONSUMER, &id, now)? {
-            return Ok(());
-        }
+    once(db, clock, &envelope, move |conn, now| {
         let Some(before) = incidents::load_for_update(conn, incident_id)? else {
             return Ok(());
         };
@@ -248,7 +255,6 @@ pub async fn apply_instance_completed(
         Ok(())
     })
     .await
-    .map_err(|e| HandleError::Transient(e.to_string()))
 }
 
 /// The event of a failed deployment.
@@ -269,13 +275,8 @@ pub async fn apply_deployment_failed(
 ) -> Result<(), HandleError> {
     let failed = DeploymentRecorded::decode(envelope.payload.as_slice())
         .map_err(|e| HandleError::Malformed(format!("payload does not decode: {e}")))?;
-    let id = envelope.id.to_string();
-    let now = meridian_chassis::clock::to_micros(clock.now());
     let correlation = envelope.correlation_id.clone();
-    db.transaction(move |conn| -> Result<(), DbError> {
-        if !inbox::claim(conn, CONSUMER, &id, now)? {
-            return Ok(());
-        }
+    once(db, clock, &envelope, move |conn, now| {
         let number = incidents::next_number(conn)?;
         let configuration_items = cis::resolve(conn, &failed.configuration_items)?;
         let fields = NewIncident {
@@ -316,7 +317,6 @@ pub async fn apply_deployment_failed(
         Ok(())
     })
     .await
-    .map_err(|e| HandleError::Transient(e.to_string()))
 }
 
 /// Starts consuming catalogue events, CI changes and failed deployments into `db`.
