@@ -201,30 +201,7 @@ impl Cluster {
         body: Option<Value>,
     ) -> (StatusCode, Value) {
         let app = self.app().await;
-        let roles: Vec<String> = who.1.iter().map(|r| (*r).to_owned()).collect();
-        let token = self
-            .auth
-            .mint_dev(
-                who.0,
-                &roles,
-                SystemClock.now(),
-                chrono::Duration::minutes(10),
-            )
-            .unwrap();
-        let mut req = atest::TestRequest::default()
-            .method(method)
-            .uri(path)
-            .insert_header(("Authorization", format!("Bearer {token}")));
-        if let Some(body) = body {
-            req = req.set_json(body);
-        }
-        let response = app.call(req.to_request()).await.unwrap();
-        let status = response.status();
-        let bytes = atest::read_body(response).await;
-        (
-            status,
-            serde_json::from_slice(&bytes).unwrap_or(Value::Null),
-        )
+        crate::support::call(&app, &self.auth, who, method, path, body).await
     }
 
     /// Records and submits a change as rita.

@@ -13,7 +13,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use actix_web::dev::{Service as _, ServiceResponse};
+use actix_web::dev::ServiceResponse;
 use actix_web::http::{Method, StatusCode};
 use actix_web::{App, test as atest, web};
 use meridian_chassis::auth::Authenticator;
@@ -146,30 +146,7 @@ impl Desk {
         body: Option<Value>,
     ) -> (StatusCode, Value) {
         let app = self.app().await;
-        let roles: Vec<String> = who.1.iter().map(|r| (*r).to_owned()).collect();
-        let token = self
-            .auth
-            .mint_dev(
-                who.0,
-                &roles,
-                SystemClock.now(),
-                chrono::Duration::minutes(10),
-            )
-            .unwrap();
-        let mut req = atest::TestRequest::default()
-            .method(method)
-            .uri(path)
-            .insert_header(("Authorization", format!("Bearer {token}")));
-        if let Some(body) = body {
-            req = req.set_json(body);
-        }
-        let response = app.call(req.to_request()).await.unwrap();
-        let status = response.status();
-        let bytes = atest::read_body(response).await;
-        (
-            status,
-            serde_json::from_slice(&bytes).unwrap_or(Value::Null),
-        )
+        crate::support::call(&app, &self.auth, who, method, path, body).await
     }
 
     /// The open tasks at `node` of the procedure of incident `id` that `who` may work.

@@ -86,3 +86,47 @@ pub fn relay(service: &'static str, db: &TestDb, bus: &Bus, waker: &Waker) {
         .run(),
     );
 }
+
+/// Sends a request to `app` as `who` (user, roles) with a dev token from `auth`; the status and
+/// the JSON body (`null` when there is none).
+pub async fn call<S, B>(
+    app: &S,
+    auth: &meridian_chassis::auth::Authenticator,
+    who: (&str, &[&str]),
+    method: actix_web::http::Method,
+    path: &str,
+    body: Option<serde_json::Value>,
+) -> (actix_web::http::StatusCode, serde_json::Value)
+where
+    S: actix_web::dev::Service<
+            actix_http::Request,
+            Response = actix_web::dev::ServiceResponse<B>,
+            Error = actix_web::Error,
+        >,
+    B: actix_web::body::MessageBody,
+{
+    use meridian_chassis::Clock as _;
+    let roles: Vec<String> = who.1.iter().map(|r| (*r).to_owned()).collect();
+    let token = auth
+        .mint_dev(
+            who.0,
+            &roles,
+            meridian_chassis::SystemClock.now(),
+            chrono::Duration::minutes(10),
+        )
+        .unwrap();
+    let mut req = actix_web::test::TestRequest::default()
+        .method(method)
+        .uri(path)
+        .insert_header(("Authorization", format!("Bearer {token}")));
+    if let Some(body) = body {
+        req = req.set_json(body);
+    }
+    let response = app.call(req.to_request()).await.unwrap();
+    let status = response.status();
+    let bytes = actix_web::test::read_body(response).await;
+    (
+        status,
+        serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null),
+    )
+}
