@@ -443,17 +443,11 @@ on_both_backends!(
             .await;
         assert_eq!(status, StatusCode::ACCEPTED, "{asked}");
         let requests: Vec<meridian_proto::resolution::v1::ProblemChangeRequested> = h
-            .svc
-            .db
-            .run(|conn| {
-                meridian_chassis::outbox::pending(conn, 10_000)
-                    .map_err(meridian_chassis::db::DbError::from)
-            })
+            .outbox()
             .await
-            .unwrap()
             .into_iter()
-            .filter(|(_, e)| e.event_type == crate::api::problems::CHANGE_REQUESTED)
-            .map(|(_, e)| {
+            .filter(|e| e.event_type == crate::api::problems::CHANGE_REQUESTED)
+            .map(|e| {
                 meridian_proto::resolution::v1::ProblemChangeRequested::decode(e.payload.as_slice())
                     .unwrap()
             })

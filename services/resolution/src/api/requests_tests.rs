@@ -219,16 +219,10 @@ on_both_backends!(
 );
 
 async fn outbox_types(h: &Harness) -> Vec<String> {
-    h.svc
-        .db
-        .run(|conn| {
-            meridian_chassis::outbox::pending(conn, 10_000)
-                .map_err(meridian_chassis::db::DbError::from)
-        })
+    h.outbox()
         .await
-        .unwrap()
         .into_iter()
-        .map(|(_, envelope)| envelope.event_type)
+        .map(|envelope| envelope.event_type)
         .collect()
 }
 
@@ -438,19 +432,11 @@ async fn command(
             .await
             .unwrap();
     }
-    h.svc
-        .db
-        .run(|conn| {
-            meridian_chassis::outbox::pending(conn, 10_000)
-                .map_err(meridian_chassis::db::DbError::from)
-        })
+    h.outbox()
         .await
-        .unwrap()
         .into_iter()
-        .filter(|(_, e)| e.event_type == crate::events::commands::TRANSITIONED)
-        .map(|(_, e)| {
-            meridian_proto::workflow::v1::CommandReply::decode(e.payload.as_slice()).unwrap()
-        })
+        .filter(|e| e.event_type == crate::events::commands::TRANSITIONED)
+        .map(|e| meridian_proto::workflow::v1::CommandReply::decode(e.payload.as_slice()).unwrap())
         .collect()
 }
 

@@ -92,6 +92,21 @@ impl Harness {
         )
     }
 
+    /// The events waiting in the outbox, oldest first.
+    pub async fn outbox(&self) -> Vec<meridian_chassis::bus::Envelope> {
+        self.svc
+            .db
+            .run(|conn| {
+                meridian_chassis::outbox::pending(conn, 10_000)
+                    .map_err(meridian_chassis::db::DbError::from)
+            })
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|(_, envelope)| envelope)
+            .collect()
+    }
+
     /// Records an incident on the email service and CI `ci`.
     pub async fn incident(&self, title: &str, ci: &str) -> Value {
         let (status, body) = self
