@@ -141,21 +141,15 @@ fn decode(envelope: &Envelope) -> Result<Inbound, HandleError> {
 fn cancel_on(
     conn: &mut meridian_chassis::db::AnyConnection,
     ctx: instances::StepContext<'_>,
-    registry: &crate::store::definitions::Registry,
+    deployed: &[Arc<Compiled>],
     event_type: &str,
     subject: &str,
 ) -> Result<(), StepError> {
-    for (id, version) in crate::store::definitions::newest_versions(conn)? {
-        if !registry
-            .get(conn, &id, &version)?
-            .definition
-            .cancel_on
-            .iter()
-            .any(|e| e == event_type)
-        {
+    for newest in deployed {
+        if !newest.definition.cancel_on.iter().any(|e| e == event_type) {
             continue;
         }
-        for instance in instances::running_by_key(conn, &id, subject)? {
+        for instance in instances::running_by_key(conn, &newest.definition.id, subject)? {
             let reason = format!("{event_type} about {subject}");
             match instances::step(conn, ctx, instance, |compiled, state, _| {
                 if compiled
@@ -185,15 +179,15 @@ fn cancel_on(
 fn start_triggered(
     conn: &mut meridian_chassis::db::AnyConnection,
     ctx: instances::StepContext<'_>,
-    registry: &crate::store::definitions::Registry,
+    deployed: &[Arc<Compiled>],
     event_type: &str,
     subject: &str,
     initiator: &str,
     data: Option<&Json>,
 ) -> Result<(), StepError> {
     let event = data.cloned().unwrap_or_else(|| json!({}));
-    for (id, version) in crate::store::definitions::newest_versions(conn)? {
-        let compiled = registry.get(conn, &id, &version)?;
+    for compiled in deployed {
+        let id = &compiled.definition.id;
         let Some(trigger) = &compiled.definition.trigger else {
             continue;
         };
@@ -208,14 +202,14 @@ fn start_triggered(
         };
         let evaluated = (|| -> Result<Option<Start>, crate::engine::expr::ExprError> {
             if let Some(condition) = &trigger.condition
-                && !crate::engine::expr::condition(&compiled, condition, &scope)?
+                && !crate::engine::expr::condition(compiled, condition, &scope)?
             {
                 return Ok(None);
             }
             let business_key = match &trigger.business_key {
                 None => subject.to_owned(),
                 Some(source) => match crate::engine::expr::to_json(&crate::engine::expr::eval(
-                    &compiled, source, &scope,
+                    compiled, source, &scope,
                 )?) {
                     Json::String(key) => key,
                     other => other.to_string(),
@@ -223,7 +217,7 @@ fn start_triggered(
             };
             let mut variables = serde_json::Map::new();
             for (name, source) in &trigger.variables {
-                let value = crate::engine::expr::eval(&compiled, source, &scope)?;
+                let value = crate::engine::expr::eval(compiled, source, &scope)?;
                 variables.insert(name.clone(), crate::engine::expr::to_json(&value));
             }
             Ok(Some(Start {
@@ -235,7 +229,7 @@ fn start_triggered(
         })();
         match evaluated {
             Ok(None) => {}
-            Ok(Some(request)) => match instances::start(conn, ctx, &compiled, request, None) {
+            Ok(Some(request)) => match instances::start(conn, ctx, compiled, request, None) {
                 Ok(_) => {}
                 Err(StepError::Engine(error)) => {
                     tracing::warn!(definition = %id, %event_type, %error, "a triggered instance could not start");
@@ -297,16 +291,21 @@ pub async fn apply(svc: &Workflow, envelope: Envelope) -> Result<(), HandleError
                     Ok(())
                 }
                 Inbound::Event => {
+                    // The newest version of each definition, read once for both uses.
+                    let deployed = crate::store::definitions::newest_versions(conn)?
+                        .into_iter()
+                        .map(|(id, version)| registry.get(conn, &id, &version))
+                        .collect::<Result<Vec<_>, _>>()?;
                     start_triggered(
                         conn,
                         ctx,
-                        &registry,
+                        &deployed,
                         &event_type,
                         &subject,
                         &initiator,
                         data.as_ref(),
                     )?;
-                    cancel_on(conn, ctx, &registry, &event_type, &subject)?;
+                    cancel_on(conn, ctx, &deployed, &event_type, &subject)?;
                     for instance in instances::subscribed(conn, &event_type, &subject)? {
                         let payload = payload.clone();
                         match instances::step(conn, ctx, instance, |compiled, state, directory| {
