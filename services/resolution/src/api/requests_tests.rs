@@ -368,6 +368,27 @@ on_both_backends!(
             (status, names(&body)),
             (StatusCode::BAD_REQUEST, vec!["state".to_owned()])
         );
+        for (path, field) in [
+            ("/v1/requests?limit=0", "limit"),
+            ("/v1/request-items?colour=red", "colour"),
+        ] {
+            let (status, body) = h.call_as(PAT, Method::GET, path, None).await;
+            assert_eq!(status, StatusCode::BAD_REQUEST, "{path}: {body}");
+            assert!(body.to_string().contains(field), "{path}: {body}");
+        }
+        let (status, body) = h
+            .call_as(
+                RITA,
+                Method::POST,
+                "/v1/requests",
+                Some(json!({"service": "email", "item": "password-reset", "priority": 1})),
+            )
+            .await;
+        assert_eq!(
+            status,
+            StatusCode::BAD_REQUEST,
+            "unknown fields are refused: {body}"
+        );
         let (status, body) = act(&h, PAT, &first, "teleport", json!({})).await;
         assert_eq!(
             (status, names(&body)),
