@@ -151,31 +151,14 @@ impl Desk {
 
     /// The open tasks at `node` of the procedure of incident `id` that `who` may work.
     async fn open(&self, id: &str, node: &str, who: (&str, &[&str])) -> Vec<Value> {
-        let mut found = Vec::new();
-        for query in ["assignee=me", "candidate=me"] {
-            let (status, page) = self
-                .call(Method::GET, &format!("/v1/tasks?{query}"), who, None)
-                .await;
-            assert_eq!(status, StatusCode::OK, "{page}");
-            found.extend(
-                page["items"]
-                    .as_array()
-                    .unwrap()
-                    .iter()
-                    .filter(|t| t["node"] == node && t["business_key"] == id)
-                    .cloned(),
-            );
-        }
-        found
+        let get = |path: String| async move { self.call(Method::GET, &path, who, None).await };
+        crate::support::open_tasks(get, id, node).await
     }
 
     /// Waits for an open task at `node` for `who`.
     async fn task(&self, id: &str, node: &str, who: (&str, &[&str])) -> Value {
-        eventually(Duration::from_secs(20), || async {
-            self.open(id, node, who).await.into_iter().next()
-        })
-        .await
-        .unwrap_or_else(|| panic!("{} gets a {node} task for {id}", who.0))
+        let get = |path: String| async move { self.call(Method::GET, &path, who, None).await };
+        crate::support::wait_for_task(get, id, node, who.0).await
     }
 
     async fn complete(&self, task: &Value, who: (&str, &[&str]), body: Value) {

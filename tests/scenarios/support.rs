@@ -130,3 +130,40 @@ where
         serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null),
     )
 }
+
+/// The open tasks at `node` of the instance with business key `key` that the caller may work
+/// (as assignee or candidate), read through `get` (a GET of the task API as the caller).
+pub async fn open_tasks<F, Fut>(get: F, key: &str, node: &str) -> Vec<serde_json::Value>
+where
+    F: Fn(String) -> Fut,
+    Fut: Future<Output = (actix_web::http::StatusCode, serde_json::Value)>,
+{
+    let mut found = Vec::new();
+    for query in ["assignee=me", "candidate=me"] {
+        let (status, page) = get(format!("/v1/tasks?{query}")).await;
+        assert_eq!(status, actix_web::http::StatusCode::OK, "{page}");
+        found.extend(
+            page["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|t| t["node"] == node && t["business_key"] == key)
+                .cloned(),
+        );
+    }
+    found
+}
+
+/// Waits (at most 20 s) for an open task at `node` of `key` that `who` may work, as
+/// [`open_tasks`].
+pub async fn wait_for_task<F, Fut>(get: F, key: &str, node: &str, who: &str) -> serde_json::Value
+where
+    F: Fn(String) -> Fut,
+    Fut: Future<Output = (actix_web::http::StatusCode, serde_json::Value)>,
+{
+    eventually(Duration::from_secs(20), || async {
+        open_tasks(&get, key, node).await.into_iter().next()
+    })
+    .await
+    .unwrap_or_else(|| panic!("{who} gets a {node} task for {key}"))
+}

@@ -62,6 +62,34 @@ pub fn record<B: Serialize, A: Serialize>(
     record_all(conn, [entry])
 }
 
+/// Writes the audit row of a change by `actor` to the record `kind` `id`, with the record as it
+/// is after the change; call it inside the transaction of the change.
+///
+/// # Errors
+/// The insert failing (the transaction then rolls back, change and all).
+pub fn record_after<A: Serialize>(
+    conn: &mut AnyConnection,
+    actor: &str,
+    action: &str,
+    kind: &str,
+    id: &str,
+    after: &A,
+    at: DateTime<Utc>,
+) -> QueryResult<()> {
+    record(
+        conn,
+        Entry::<A, A> {
+            actor,
+            action,
+            entity_type: kind,
+            entity_id: id,
+            before: None,
+            after: Some(after),
+            at,
+        },
+    )
+}
+
 /// Writes the audit rows of several changes in one statement; call it inside their transaction.
 ///
 /// # Errors

@@ -69,6 +69,26 @@ pub async fn method_not_allowed() -> Result<HttpResponse, crate::Problem> {
     Err(crate::Problem::new(codes::METHOD_NOT_ALLOWED))
 }
 
+/// Adds the bearer (JWT) security scheme to a service's OpenAPI document.
+#[derive(Debug)]
+pub struct BearerAuth;
+
+impl utoipa::Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("JWT")
+                    .build(),
+            ),
+        );
+    }
+}
+
 /// A service's route table: `ROUTES` (every `(method, path)`, as the OpenAPI document has
 /// them) and `configure` (registers each route; other methods on a known path get a 405
 /// problem).

@@ -16,6 +16,7 @@ pub mod audit;
 pub mod auth;
 pub mod batch;
 pub mod bus;
+pub mod checks;
 pub mod clock;
 pub mod config;
 pub mod db;

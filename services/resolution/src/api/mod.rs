@@ -11,6 +11,7 @@ mod test_support;
 #[cfg(test)]
 mod tests;
 
+use meridian_chassis::http::BearerAuth;
 use utoipa::OpenApi;
 
 meridian_chassis::routes! {
@@ -47,24 +48,6 @@ meridian_chassis::routes! {
     "/v1/requests" => { get: requests::list_requests, post: requests::create_request },
     "/v1/requests/{id}" => { get: requests::get_request },
     "/v1/requests/{id}/{action}" => { post: requests::act_on_request },
-}
-
-struct BearerAuth;
-
-impl utoipa::Modify for BearerAuth {
-    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
-        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
-        let components = openapi.components.get_or_insert_with(Default::default);
-        components.add_security_scheme(
-            "bearer",
-            SecurityScheme::Http(
-                HttpBuilder::new()
-                    .scheme(HttpAuthScheme::Bearer)
-                    .bearer_format("JWT")
-                    .build(),
-            ),
-        );
-    }
 }
 
 /// The resolution service's OpenAPI document.

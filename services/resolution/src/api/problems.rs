@@ -21,6 +21,8 @@ use crate::Resolution;
 use crate::domain::problem::{ProblemAction, ProblemState};
 use crate::store::problems::{self as store, ProblemRow};
 
+pub(super) use meridian_chassis::checks::{checked, page_limit};
+
 fn utc(at: chrono::NaiveDateTime) -> DateTime<Utc> {
     meridian_chassis::clock::utc(at)
 }
@@ -40,14 +42,6 @@ pub(super) fn text(
     }
 }
 
-pub(super) fn checked(params: Vec<InvalidParam>) -> Result<(), Problem> {
-    if params.is_empty() {
-        Ok(())
-    } else {
-        Err(Problem::invalid(codes::INVALID_BODY, params))
-    }
-}
-
 fn not_found() -> Problem {
     Problem::new(codes::PROBLEM_NOT_FOUND)
 }
@@ -63,16 +57,6 @@ fn not_allowed(state: ProblemState, detail: String) -> Problem {
                 .map(|a| a.as_str().to_owned())
                 .collect(),
         )
-}
-
-/// A page size: 1–200, default 50.
-pub(super) fn page_limit(limit: Option<i64>) -> Result<i64, Problem> {
-    let limit = limit.unwrap_or(50);
-    if (1..=200).contains(&limit) {
-        Ok(limit)
-    } else {
-        Err(Problem::field("limit", "must be 1 to 200"))
-    }
 }
 
 /// A problem.

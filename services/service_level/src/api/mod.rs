@@ -9,9 +9,8 @@ pub mod reports;
 #[cfg(test)]
 mod tests;
 
-use meridian_chassis::Problem;
 use meridian_chassis::auth::Role;
-use meridian_chassis::problem::InvalidParam;
+pub(crate) use meridian_chassis::checks::{checked, slug, text};
 use utoipa::OpenApi;
 
 /// Keeps the catalogue, the agreements and their calendars, and investigates breaches.
@@ -77,46 +76,4 @@ pub struct ApiDoc;
 /// The OpenAPI 3.1 document.
 pub fn openapi() -> utoipa::openapi::OpenApi {
     ApiDoc::openapi()
-}
-
-/// A short id: 1 to 50 of `a-z`, `0-9`, `-`.
-pub(crate) fn slug(name: &str, value: &str, params: &mut Vec<InvalidParam>) {
-    let ok = !value.is_empty()
-        && value.len() <= 50
-        && value
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
-    if !ok {
-        params.push(InvalidParam::new(name, "must be 1 to 50 of a-z, 0-9 and -"));
-    }
-}
-
-/// A text of 1 to `max` characters (or 0 to `max` when not `required`).
-pub(crate) fn text(
-    name: &str,
-    value: &str,
-    max: usize,
-    required: bool,
-    params: &mut Vec<InvalidParam>,
-) {
-    let n = value.chars().count();
-    if (required && value.trim().is_empty()) || n > max {
-        let min = usize::from(required);
-        params.push(InvalidParam::new(
-            name,
-            format!("must be {min} to {max} characters"),
-        ));
-    }
-}
-
-/// The problem of `params`, if any.
-pub(crate) fn checked(params: Vec<InvalidParam>) -> Result<(), Problem> {
-    if params.is_empty() {
-        Ok(())
-    } else {
-        Err(Problem::invalid(
-            meridian_chassis::problem::codes::INVALID_BODY,
-            params,
-        ))
-    }
 }

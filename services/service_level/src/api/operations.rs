@@ -44,18 +44,7 @@ fn audit<T: Serialize>(
     after: &T,
     now: DateTime<Utc>,
 ) -> Result<(), Problem> {
-    meridian_chassis::audit::record(
-        conn,
-        meridian_chassis::audit::Entry::<T, T> {
-            actor,
-            action,
-            entity_type: kind,
-            entity_id: id,
-            before: None,
-            after: Some(after),
-            at: now,
-        },
-    )?;
+    meridian_chassis::audit::record_after(conn, actor, action, kind, id, after, now)?;
     Ok(())
 }
 
