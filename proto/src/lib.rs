@@ -217,6 +217,38 @@ pub const EVENT_TYPES: &[(&str, &str)] = &[
         "meridian.relationship.v1.SatisfactionRecorded",
     ),
     (
+        "relationship.survey.sent",
+        "meridian.relationship.v1.SurveySent",
+    ),
+    (
+        "relationship.complaint.recorded",
+        "meridian.relationship.v1.ComplaintChanged",
+    ),
+    (
+        "relationship.complaint.escalated",
+        "meridian.relationship.v1.ComplaintChanged",
+    ),
+    (
+        "relationship.complaint.closed",
+        "meridian.relationship.v1.ComplaintChanged",
+    ),
+    (
+        "relationship.contract.expiring",
+        "meridian.relationship.v1.ContractExpiry",
+    ),
+    (
+        "relationship.contract.expired",
+        "meridian.relationship.v1.ContractExpiry",
+    ),
+    (
+        "relationship.supplier.review_due",
+        "meridian.relationship.v1.SupplierReviewDue",
+    ),
+    (
+        "relationship.supplier.review_completed",
+        "meridian.relationship.v1.SupplierReviewCompleted",
+    ),
+    (
         "workflow.instance.started",
         "meridian.workflow.v1.InstanceStarted",
     ),

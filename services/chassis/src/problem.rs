@@ -94,6 +94,26 @@ catalogue! {
     REQUEST_NOT_FOUND = ("request_not_found", 404, "No such service request");
     REQUEST_TRANSITION_NOT_ALLOWED = ("request_transition_not_allowed", 409, "The service request's state does not allow this action");
     REQUEST_ITEM_NOT_FOUND = ("request_item_not_found", 400, "The catalogue offers no such request item");
+    CUSTOMER_NOT_FOUND = ("customer_not_found", 404, "No such customer");
+    CUSTOMER_EXISTS = ("customer_exists", 409, "A customer with this id exists already");
+    PARTY_NOT_FOUND = ("party_not_found", 404, "No such party");
+    SERVICE_REVIEW_NOT_FOUND = ("service_review_not_found", 404, "No such service review");
+    SERVICE_REVIEW_NOT_PLANNED = ("service_review_not_planned", 409, "The service review was held already");
+    FOLLOW_UP_ACTION_NOT_FOUND = ("follow_up_action_not_found", 404, "No such follow-up action");
+    FOLLOW_UP_ACTION_CLOSED = ("follow_up_action_closed", 409, "The follow-up action is closed already");
+    COMPLAINT_NOT_FOUND = ("complaint_not_found", 404, "No such complaint");
+    COMPLAINT_TRANSITION_NOT_ALLOWED = ("complaint_transition_not_allowed", 409, "The complaint's state does not allow this action");
+    SURVEY_LINK_INVALID = ("survey_link_invalid", 404, "This survey link is not valid");
+    SURVEY_LINK_EXPIRED = ("survey_link_expired", 410, "This survey link has expired");
+    SURVEY_ALREADY_ANSWERED = ("survey_already_answered", 409, "This survey was answered already");
+    SUPPLIER_NOT_FOUND = ("supplier_not_found", 404, "No such supplier");
+    SUPPLIER_EXISTS = ("supplier_exists", 409, "A supplier with this id exists already");
+    CONTRACT_NOT_FOUND = ("contract_not_found", 404, "No such contract");
+    CONTRACT_NOT_ACTIVE = ("contract_not_active", 409, "The contract is not active");
+    SUPPLIER_REVIEW_IN_PROGRESS = ("supplier_review_in_progress", 409, "A review of this contract is in progress");
+    SUPPLIER_REVIEW_NOT_FOUND = ("supplier_review_not_found", 404, "No such supplier review");
+    DISPUTE_NOT_FOUND = ("dispute_not_found", 404, "No such dispute");
+    DISPUTE_RESOLVED = ("dispute_resolved", 409, "The dispute is resolved already");
 }
 
 /// One bad field, as in RFC 7807's own example.
