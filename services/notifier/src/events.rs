@@ -335,6 +335,11 @@ fn people_of(
 /// The address of `recipient` on `channel`, or why there is none.
 fn address(recipient: Option<&RecipientRow>, channel: &str, user: &str) -> Result<String, String> {
     let Some(r) = recipient else {
+        // Someone outside the directory (a customer's contact) is reached by e-mail at the
+        // address they are named by.
+        if channel == "email" && user.contains('@') && !user.contains(char::is_whitespace) {
+            return Ok(user.to_owned());
+        }
         return Err(format!(
             "{user} is not in the notifier's directory (/v1/recipients)"
         ));
@@ -639,6 +644,20 @@ fn routed(
         let people = match rule.audience_kind.as_str() {
             "user" => vec![rule.audience.clone()],
             "actor" => envelope.actor.iter().cloned().collect(),
+            "event_user" => data
+                .and_then(|d| d[rule.audience.as_str()].as_str())
+                .filter(|u| !u.is_empty())
+                .map(|u| vec![u.to_owned()])
+                .unwrap_or_default(),
+            "event_role" => match data.and_then(|d| d[rule.audience.as_str()].as_str()) {
+                Some(role) if !role.is_empty() => {
+                    recipients::holding(conn, &[role.to_owned()], &[])?
+                        .into_iter()
+                        .map(|r| r.user_id)
+                        .collect()
+                }
+                _ => Vec::new(),
+            },
             "role" => recipients::holding(conn, std::slice::from_ref(&rule.audience), &[])?
                 .into_iter()
                 .map(|r| r.user_id)

@@ -21,9 +21,12 @@ pub struct RuleInput {
     pub name: String,
     /// Routing-key pattern (`*` one word, `#` any), e.g. `resolution.incident.major_declared`.
     pub event_pattern: String,
-    /// `user`, `role`, `group` or `actor` (the event's actor). Ignored with a `destination`.
+    /// `user`, `role`, `group`, `actor` (the event's actor), `event_user` or `event_role` (the
+    /// user, or the holders of the role, named by a field of the event, e.g. the `recipient` of
+    /// `relationship.survey.sent`). Ignored with a `destination`.
     pub audience_kind: String,
-    /// The user, role or group (empty for `actor`).
+    /// The user, role or group; for `event_user` and `event_role`, the event's field (empty for
+    /// `actor`).
     #[serde(default)]
     pub audience: String,
     /// `preferred` (each person's own), `email`, `slack` or `teams`.
@@ -115,14 +118,14 @@ fn check(svc: &Notifier, input: &RuleInput) -> Result<(), Problem> {
         None => {
             match input.audience_kind.as_str() {
                 "actor" => {}
-                "user" | "role" | "group" => {
+                "user" | "role" | "group" | "event_user" | "event_role" => {
                     if input.audience.trim().is_empty() || input.audience.len() > 200 {
                         params.push(InvalidParam::new("audience", "must be 1 to 200 characters"));
                     }
                 }
                 _ => params.push(InvalidParam::new(
                     "audience_kind",
-                    "must be user, role, group or actor",
+                    "must be user, role, group, actor, event_user or event_role",
                 )),
             }
             if !matches!(

@@ -1091,3 +1091,63 @@ on_both_backends!(
         assert_eq!(app.send().await, 0);
     }
 );
+
+on_both_backends!(
+    rules_address_the_person_or_role_an_event_names_even_outside_the_directory,
+    "",
+    |app| {
+        let rules = [
+            json!({"name": "Surveys to whom they ask", "event_pattern": "relationship.survey.sent",
+                   "audience_kind": "event_user", "audience": "recipient", "channel": "email",
+                   "subject_template": "How did we do on {{ event.data.ticket_number }}?",
+                   "body_template": "Tell us: {{ event.data.link }}"}),
+            json!({"name": "Escalated complaints", "event_pattern": "relationship.complaint.escalated",
+                   "audience_kind": "event_role", "audience": "recipient"}),
+        ];
+        for rule in rules {
+            let (status, body) = app
+                .call(Method::POST, "/v1/notification-rules", ADMIN, Some(rule))
+                .await;
+            assert_eq!(status, StatusCode::CREATED, "{body}");
+        }
+        let survey = meridian_proto::relationship::v1::SurveySent {
+            survey_id: "s1".to_owned(),
+            ticket_number: "INC0001001".to_owned(),
+            recipient: "pat@customer.example".to_owned(),
+            link: "https://meridian.example.org/v1/surveys/respond/abc".to_owned(),
+            ..Default::default()
+        };
+        app.event("relationship.survey.sent", "s1", survey.encode_to_vec())
+            .await;
+        let escalated = meridian_proto::relationship::v1::ComplaintChanged {
+            number: "CMP0001001".to_owned(),
+            recipient: "incident-manager".to_owned(),
+            ..Default::default()
+        };
+        app.event(
+            "relationship.complaint.escalated",
+            "c1",
+            escalated.encode_to_vec(),
+        )
+        .await;
+        assert_eq!(
+            app.send().await,
+            2,
+            "the customer's contact and dave (incident-manager)"
+        );
+        let mails = app.smtp.wait_for(2, Duration::from_secs(5)).await;
+        let survey_mail = mails
+            .iter()
+            .find(|m| m.to == ["pat@customer.example"])
+            .expect("the contact is mailed at their address");
+        assert!(
+            survey_mail
+                .text()
+                .contains("Subject: How did we do on INC0001001?")
+                && survey_mail.text().contains("/v1/surveys/respond/abc"),
+            "{}",
+            survey_mail.text()
+        );
+        assert!(mails.iter().any(|m| m.to == ["dave@example.org"]));
+    }
+);
