@@ -1,0 +1,72 @@
+//! Storage: diesel over [`meridian_chassis::db::AnyConnection`]. Functions are synchronous and
+//! run inside one transaction per command (see `api`), writing the row, its audit record and its
+//! outbox events together.
+
+pub mod customers;
+pub mod schema;
+pub mod suppliers;
+pub mod tickets;
+
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use meridian_chassis::bus::Envelope;
+use meridian_chassis::db::AnyConnection;
+use meridian_proto::Message;
+
+/// The relationship service's migrations for both backends.
+pub const MIGRATIONS: meridian_chassis::db::Migrations = meridian_chassis::db::Migrations {
+    postgres: diesel_migrations::embed_migrations!("migrations/postgres"),
+    sqlite: diesel_migrations::embed_migrations!("migrations/sqlite"),
+};
+
+/// The CloudEvents source of what this service publishes.
+pub const SOURCE: &str = "/meridian/relationship";
+
+/// The next human number of `kind` (`complaint`, `contract`, `dispute`): `prefix` and seven
+/// digits. The counter row is updated first, so concurrent transactions wait for each other.
+///
+/// # Errors
+/// A query failing.
+pub fn next_number(conn: &mut AnyConnection, kind: &str, prefix: &str) -> QueryResult<String> {
+    use schema::rel_counters as c;
+    diesel::update(c::table.find(kind))
+        .set(c::value.eq(c::value + 1))
+        .execute(conn)?;
+    let value: i64 = c::table.find(kind).select(c::value).first(conn)?;
+    Ok(format!("{prefix}{value:07}"))
+}
+
+pub use meridian_chassis::audit::record_after as audit;
+
+/// Puts an event in the outbox.
+///
+/// # Errors
+/// A query failing.
+pub fn publish(
+    conn: &mut AnyConnection,
+    event_type: &str,
+    subject: &str,
+    actor: &str,
+    message: &impl Message,
+    now: DateTime<Utc>,
+) -> QueryResult<()> {
+    meridian_chassis::outbox::enqueue(
+        conn,
+        &Envelope {
+            id: uuid::Uuid::now_v7(),
+            event_type: event_type.to_owned(),
+            source: SOURCE.to_owned(),
+            subject: subject.to_owned(),
+            time: now,
+            correlation_id: None,
+            causation_id: None,
+            actor: Some(actor.to_owned()),
+            payload: message.encode_to_vec(),
+        },
+    )
+}
+
+/// A JSON text column as a value (`null` when it does not parse).
+pub fn json(text: &str) -> serde_json::Value {
+    serde_json::from_str(text).unwrap_or(serde_json::Value::Null)
+}
