@@ -21,6 +21,7 @@ use meridian_chassis::telemetry::{Metrics, observe};
 use meridian_chassis::{Clock, SystemClock};
 use meridian_control::{Control, ControlConfig};
 use meridian_notifier::{Notifier, NotifierConfig};
+use meridian_relationship::{Relationship, RelationshipConfig};
 use meridian_resolution::{Resolution, ResolutionConfig};
 use meridian_service_level::{ServiceLevel, ServiceLevelConfig};
 use meridian_workflow::{Workflow, WorkflowConfig};
@@ -44,16 +45,19 @@ pub enum Service {
     Notifier,
     /// The service catalogue, SLAs and their clocks, reporting.
     ServiceLevel,
+    /// Customers, complaints, satisfaction, suppliers and contracts.
+    Relationship,
 }
 
 impl Service {
     /// Every service, in start order.
-    pub const ALL: [Self; 5] = [
+    pub const ALL: [Self; 6] = [
         Self::Resolution,
         Self::Workflow,
         Self::Control,
         Self::Notifier,
         Self::ServiceLevel,
+        Self::Relationship,
     ];
 
     /// The service's name.
@@ -64,6 +68,7 @@ impl Service {
             Self::Control => meridian_control::NAME,
             Self::Notifier => meridian_notifier::NAME,
             Self::ServiceLevel => meridian_service_level::NAME,
+            Self::Relationship => meridian_relationship::NAME,
         }
     }
 }
@@ -81,6 +86,8 @@ pub struct Services {
     pub notifier: Option<Notifier>,
     /// Service levels.
     pub service_level: Option<ServiceLevel>,
+    /// Customers and suppliers.
+    pub relationship: Option<Relationship>,
 }
 
 impl Services {
@@ -100,6 +107,9 @@ impl Services {
         }
         if let Some(service_level) = &self.service_level {
             dbs.push(service_level.db.clone());
+        }
+        if let Some(relationship) = &self.relationship {
+            dbs.push(relationship.db.clone());
         }
         dbs
     }
@@ -133,6 +143,8 @@ pub struct Config {
     pub notifier: NotifierConfig,
     /// `service_level`.
     pub service_level: ServiceLevelConfig,
+    /// `relationship`.
+    pub relationship: RelationshipConfig,
 }
 
 impl Config {
@@ -156,6 +168,7 @@ impl Config {
             meridian_control::config::DEFAULTS,
             meridian_notifier::config::DEFAULTS,
             meridian_service_level::config::DEFAULTS,
+            meridian_relationship::config::DEFAULTS,
         ];
         layers.extend_from_slice(extra);
         let config: Self = meridian_chassis::config::load(&layers, file)?;
@@ -172,7 +185,8 @@ impl Config {
         self.workflow.validate()?;
         self.control.validate()?;
         self.notifier.validate()?;
-        self.service_level.validate()
+        self.service_level.validate()?;
+        self.relationship.validate()
     }
 }
 
@@ -351,6 +365,31 @@ impl Runtime {
         Ok(service)
     }
 
+    /// Builds the relationship service on `db`, starts its consumer and, under the leader
+    /// election, its scheduler.
+    ///
+    /// # Errors
+    /// No survey link secret, or a Lease is asked for and no Kubernetes configuration can be
+    /// found.
+    pub async fn relationship(&self, db: Db, waker: Waker) -> anyhow::Result<Relationship> {
+        let service = Relationship::new(
+            db,
+            self.clock.clone(),
+            self.config.relationship.clone(),
+            waker,
+        )?;
+        service.start_consumers(&self.bus, &self.config.bus.queue_prefix);
+        let (elector, scheduler) = (self.elector(&service.db).await?, service.clone());
+        tokio::spawn(async move {
+            elector
+                .lead("relationship", move || {
+                    meridian_relationship::scheduler::run(scheduler.clone())
+                })
+                .await;
+        });
+        Ok(service)
+    }
+
     /// Builds the notifier on `db` and starts its consumer and its sender.
     ///
     /// # Errors
@@ -448,6 +487,9 @@ pub fn http_server(
                 if let Some(service_level) = &services.service_level {
                     meridian_service_level::configure(service_level.clone())(cfg);
                 }
+                if let Some(relationship) = &services.relationship {
+                    meridian_relationship::configure(relationship.clone())(cfg);
+                }
             })
             .route("/v1/openapi.json", web::get().to(serve_openapi))
             .default_service(web::to(meridian_chassis::problem::not_found))
@@ -475,6 +517,7 @@ pub fn openapi_json() -> String {
     doc.merge(meridian_control::api::openapi());
     doc.merge(meridian_notifier::api::openapi());
     doc.merge(meridian_service_level::api::openapi());
+    doc.merge(meridian_relationship::api::openapi());
     doc.info.title = "Meridian".to_owned();
     doc.info.version = env!("CARGO_PKG_VERSION").to_owned();
     doc.to_pretty_json().unwrap_or_else(|_| "{}".to_owned())
@@ -544,6 +587,10 @@ pub async fn serve(config: Config, service: Service, migrate_first: bool) -> any
             service_level: Some(runtime.service_level(db, waker).await?),
             ..Services::default()
         },
+        Service::Relationship => Services {
+            relationship: Some(runtime.relationship(db, waker).await?),
+            ..Services::default()
+        },
     };
     if let Some(control) = &services.control
         && control.config.change_gate.enabled
@@ -567,6 +614,7 @@ pub fn migrations(service: Service) -> meridian_chassis::db::Migrations {
         Service::Control => meridian_control::store::MIGRATIONS,
         Service::Notifier => meridian_notifier::store::MIGRATIONS,
         Service::ServiceLevel => meridian_service_level::store::MIGRATIONS,
+        Service::Relationship => meridian_relationship::store::MIGRATIONS,
     }
 }
 
@@ -590,6 +638,40 @@ pub async fn migrate(config: &Config, service: Service) -> anyhow::Result<()> {
 
 #[cfg(test)]
 mod tests {
+    /// The chart's ingress sends every route of a service to that service: each route's first
+    /// path segment is listed under its service in `charts/meridian/templates/ingress.yaml`.
+    #[test]
+    fn the_ingress_routes_every_path_to_its_service() {
+        let ingress = include_str!("../../../charts/meridian/templates/ingress.yaml");
+        let listed = |service: &str| -> Vec<String> {
+            let line = ingress
+                .lines()
+                .find(|l| l.trim_start().starts_with(&format!("\"{service}\" (list")))
+                .unwrap_or_else(|| panic!("{service} has no paths in the ingress"));
+            line.split('"')
+                .filter(|p| p.starts_with("/v1/"))
+                .map(str::to_owned)
+                .collect()
+        };
+        for (service, routes) in [
+            ("resolution", meridian_resolution::api::ROUTES),
+            ("workflow", meridian_workflow::api::ROUTES),
+            ("control", meridian_control::api::ROUTES),
+            ("notifier", meridian_notifier::api::ROUTES),
+            ("service-level", meridian_service_level::api::ROUTES),
+            ("relationship", meridian_relationship::api::ROUTES),
+        ] {
+            let prefixes = listed(service);
+            for (_, path) in routes {
+                let prefix: String = path.split('/').take(3).collect::<Vec<_>>().join("/");
+                assert!(
+                    prefixes.contains(&prefix),
+                    "{path} of {service} is not routed by the ingress ({prefix})"
+                );
+            }
+        }
+    }
+
     /// The services share one API namespace (one process in `meridian dev`, one ingress on a
     /// cluster): no two may claim the same method and path.
     #[test]
@@ -601,6 +683,7 @@ mod tests {
             ("control", meridian_control::api::ROUTES),
             ("notifier", meridian_notifier::api::ROUTES),
             ("service-level", meridian_service_level::api::ROUTES),
+            ("relationship", meridian_relationship::api::ROUTES),
         ] {
             for route in routes {
                 if let Some(other) = seen.insert(*route, service) {

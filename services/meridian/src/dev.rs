@@ -45,6 +45,7 @@ fn dev_layer(data: &Path, bind: &str, secret: &str) -> String {
         "http:\n  bind: \"{bind}\"\ndatabase:\n  url: \"sqlite://{db}\"\n  pool_size: 8\n\
          bus:\n  kind: memory\nauth:\n  mode: dev\n  issuer: meridian-dev\n  audience: meridian\n  secret: \"{secret}\"\n\
          telemetry:\n  log_format: text\n  log_level: \"info,actix_server=warn\"\n\
+         relationship:\n  public_url: \"http://{bind}\"\n  service_level_url: \"http://{bind}\"\n  surveys:\n    link_secret: \"{secret}\"\n\
          notifier:\n  public_url: \"http://{bind}\"\n  email:\n    transport: file\n    file_dir: \"{mail}\"\n    from: \"Meridian dev <meridian@example.org>\"\n",
         db = db.display(),
         mail = mail.display(),
@@ -105,7 +106,13 @@ pub async fn run(file: Option<&Path>, data: &Path, bind: &str) -> anyhow::Result
     let notifier = runtime.notifier(db, waker)?;
     let (db, waker) = dbs.next().context("service-level database")?;
     let service_level = runtime.service_level(db, waker).await?;
+    let (db, waker) = dbs.next().context("relationship database")?;
+    let relationship = runtime.relationship(db, waker).await?;
     seed_service_level(&service_level).await?;
+    seed_relationship(&relationship).await?;
+    // What the seed made due (the supplier review, the contract's expiry notice) starts now,
+    // not at the scheduler's next look.
+    meridian_relationship::scheduler::tick(&relationship).await?;
     seed_directory(&notifier).await?;
     seed(&runtime, &resolution).await?;
     seed_workflow(&workflow).await?;
@@ -115,6 +122,7 @@ pub async fn run(file: Option<&Path>, data: &Path, bind: &str) -> anyhow::Result
         control: Some(control),
         notifier: Some(notifier),
         service_level: Some(service_level),
+        relationship: Some(relationship),
     };
     let (address, server) = app::http_server(&runtime, services, bind)?;
     let token = runtime.auth.mint_dev(
@@ -148,7 +156,7 @@ pub async fn run(file: Option<&Path>, data: &Path, bind: &str) -> anyhow::Result
 async fn seed_directory(notifier: &meridian_notifier::Notifier) -> anyhow::Result<()> {
     use meridian_notifier::store::recipients::{self, RecipientRow};
     let now = notifier.clock.now().naive_utc();
-    let people: [(&str, &str, &[&str]); 5] = [
+    let people: [(&str, &str, &[&str]); 8] = [
         (
             "alice",
             "Alice Martin",
@@ -163,6 +171,9 @@ async fn seed_directory(notifier: &meridian_notifier::Notifier) -> anyhow::Resul
         ("carol", "Carol Diaz", &["requester"]),
         ("dave", "Dave Okafor", &["cab", "agent"]),
         ("erin", "Erin Novak", &["cab", "request-approver"]),
+        ("rita", "Rita Moreau", &["relationship-manager"]),
+        ("sam", "Sam Ito", &["supplier-manager"]),
+        ("olga", "Olga Berg", &["service-owner", "service-manager"]),
     ];
     notifier
         .db
@@ -190,9 +201,185 @@ async fn seed_directory(notifier: &meridian_notifier::Notifier) -> anyhow::Resul
                     },
                 )?;
             }
+            seed_rules(conn, now)?;
             Ok(())
         })
         .await
+}
+
+/// Routing rules that deliver the relationship service's notices: survey links to whom they
+/// ask, escalated complaints to the role they go to, expiring contracts to their owner.
+fn seed_rules(
+    conn: &mut meridian_chassis::db::AnyConnection,
+    now: chrono::NaiveDateTime,
+) -> anyhow::Result<()> {
+    use meridian_notifier::store::rules::{self, RuleRow};
+    let seeded: [(&str, &str, &str, &str, &str, &str); 3] = [
+        (
+            "seed-survey",
+            "Satisfaction surveys to whom they ask",
+            "relationship.survey.sent",
+            "event_user",
+            "How did we do on {{ event.data.ticket_number or event.data.service }}?",
+            "Please tell us in one click: {{ event.data.link }}",
+        ),
+        (
+            "seed-complaint",
+            "Escalated complaints to the role they go to",
+            "relationship.complaint.escalated",
+            "event_role",
+            "Complaint {{ event.data.number }} escalated (level {{ event.data.escalation_level }})",
+            "{{ event.data.summary }} is not resolved in time.",
+        ),
+        (
+            "seed-contract",
+            "Expiring contracts to their owner",
+            "relationship.contract.expiring",
+            "event_user",
+            "Contract {{ event.data.number }} with {{ event.data.supplier_name }} ends {{ event.data.ends_on }}",
+            "Notice must be given by {{ event.data.notice_by }}.",
+        ),
+    ];
+    for (id, name, pattern, kind, subject, body) in seeded {
+        if rules::find(conn, id)?.is_some() {
+            continue;
+        }
+        rules::upsert(
+            conn,
+            &RuleRow {
+                id: id.to_owned(),
+                name: name.to_owned(),
+                event_pattern: pattern.to_owned(),
+                audience_kind: kind.to_owned(),
+                audience: "recipient".to_owned(),
+                channel: "preferred".to_owned(),
+                destination: None,
+                urgent: false,
+                subject_template: Some(subject.to_owned()),
+                body_template: Some(body.to_owned()),
+                enabled: true,
+                created_by: "system:seed".to_owned(),
+                created_at: now,
+            },
+        )?;
+    }
+    Ok(())
+}
+
+/// The demo organisation's customer (all staff, receiving every service, Carol its contact)
+/// and its mail hosting supplier under a contract with targets and a first month measured,
+/// once per data folder.
+async fn seed_relationship(
+    relationship: &meridian_relationship::Relationship,
+) -> anyhow::Result<()> {
+    use meridian_relationship::store::customers::{self, CustomerRow, PartyRow};
+    use meridian_relationship::store::suppliers::{self, ContractRow, MeasurementRow, SupplierRow};
+    let now = relationship.clock.now();
+    relationship
+        .db
+        .transaction(move |conn| -> anyhow::Result<()> {
+            if customers::customer(conn, "all-staff")?.is_some() {
+                return Ok(());
+            }
+            let at = now.naive_utc();
+            let today = now.date_naive();
+            customers::save_customer(
+                conn,
+                &CustomerRow {
+                    id: "all-staff".to_owned(),
+                    name: "All staff".to_owned(),
+                    kind: "internal".to_owned(),
+                    account_manager: "rita".to_owned(),
+                    services: r#"["email","payroll","intranet"]"#.to_owned(),
+                    review_interval_days: 90,
+                    survey_interval_days: Some(180),
+                    notes: String::new(),
+                    last_survey_at: Some(at),
+                    created_by: "system:seed".to_owned(),
+                    created_at: at,
+                    updated_at: at,
+                },
+                true,
+            )?;
+            customers::save_party(
+                conn,
+                &PartyRow {
+                    id: "carol".to_owned(),
+                    customer_id: Some("all-staff".to_owned()),
+                    kind: "contact".to_owned(),
+                    name: "Carol Diaz".to_owned(),
+                    email: "carol@example.org".to_owned(),
+                    user_id: "carol".to_owned(),
+                    requirements: String::new(),
+                    created_at: at,
+                    updated_at: at,
+                },
+                true,
+            )?;
+            suppliers::save_supplier(
+                conn,
+                &SupplierRow {
+                    id: "cloudco".to_owned(),
+                    name: "CloudCo".to_owned(),
+                    kind: "external".to_owned(),
+                    customer_id: None,
+                    manager: "sam".to_owned(),
+                    contact_email: "service@cloudco.example".to_owned(),
+                    operates: r#"[{"kind":"service_component","name":"Mailbox hosting","service":"email","controls":"Monthly service report, quarterly review"}]"#.to_owned(),
+                    status: "active".to_owned(),
+                    created_at: at,
+                    updated_at: at,
+                },
+                true,
+            )?;
+            let contract = ContractRow {
+                id: "seed-cloudco-mail".to_owned(),
+                number: meridian_relationship::store::next_number(conn, "contract", "CON")?,
+                supplier_id: "cloudco".to_owned(),
+                kind: "contract".to_owned(),
+                title: "Mailbox hosting".to_owned(),
+                scope: "Hosted mailboxes for all staff, with backup and spam filtering".to_owned(),
+                services: r#"["email"]"#.to_owned(),
+                targets: r#"[{"metric":"availability","target":99.9,"unit":"%","comparison":"at_least"},{"metric":"response_hours","target":4.0,"unit":"hours","comparison":"at_most"}]"#.to_owned(),
+                roles: "CloudCo operates the platform; IT services own the service and the first line.".to_owned(),
+                interfaces: "Tickets to CloudCo's desk; monthly report by e-mail.".to_owned(),
+                starts_on: today - chrono::Duration::days(265),
+                ends_on: Some(today + chrono::Duration::days(100)),
+                notice_days: 90,
+                value: Some(48_000.0),
+                currency: "EUR".to_owned(),
+                owner: "olga".to_owned(),
+                review_interval_days: 90,
+                next_review_due: today,
+                state: "active".to_owned(),
+                expiry_notified: false,
+                created_by: "system:seed".to_owned(),
+                created_at: at,
+                updated_at: at,
+            };
+            suppliers::save_contract(conn, &contract, true)?;
+            for (metric, value) in [("availability", 99.95), ("response_hours", 3.5)] {
+                suppliers::add_measurement(
+                    conn,
+                    &MeasurementRow {
+                        id: uuid::Uuid::now_v7().to_string(),
+                        contract_id: contract.id.clone(),
+                        metric: metric.to_owned(),
+                        value,
+                        period_from: today - chrono::Duration::days(30),
+                        period_to: today - chrono::Duration::days(1),
+                        met: true,
+                        notes: "Monthly service report".to_owned(),
+                        recorded_by: "sam".to_owned(),
+                        recorded_at: at,
+                    },
+                )?;
+            }
+            Ok(())
+        })
+        .await?;
+    relationship.waker.wake();
+    Ok(())
 }
 
 /// A change waiting for its risk assessment (alice, a change manager, may take it), once per
