@@ -41,7 +41,7 @@ app.kubernetes.io/component: {{ .component }}
 
 {{/* Whether a service calls the Kubernetes API server (discovery, leases). */}}
 {{- define "meridian.callsApi" -}}
-{{- if or (and (eq .name "control") .root.Values.discovery.enabled) (and (has .name (list "control" "workflow" "service-level")) .root.Values.leaderElection.enabled) -}}
+{{- if or (and (eq .name "control") .root.Values.discovery.enabled) (and (has .name (list "control" "workflow" "service-level" "relationship")) .root.Values.leaderElection.enabled) -}}
 true
 {{- end -}}
 {{- end -}}
@@ -101,6 +101,15 @@ seccompProfile:
   "workflow" (dict "definitions_dir" "/usr/share/meridian/workflows")
   "leader_election" (dict "kind" (ternary "lease" "database" .Values.leaderElection.enabled) "lease_duration_seconds" .Values.leaderElection.leaseDurationSeconds "lease_prefix" (include "meridian.fullname" .))
 }}
+{{- $_ := set $base "relationship" (dict "service_level_url" (printf "http://%s-service-level" (include "meridian.fullname" .))) }}
+{{- $public := .Values.publicUrl }}
+{{- if and (not $public) .Values.ingress.enabled }}
+{{- $public = printf "%s://%s" (ternary "https" "http" (not (empty .Values.ingress.tlsSecret))) .Values.ingress.host }}
+{{- end }}
+{{- if $public }}
+{{- $_ := set (get $base "relationship") "public_url" $public }}
+{{- $_ := set $base "notifier" (dict "public_url" $public) }}
+{{- end }}
 {{- if .Values.changeGate.enabled }}
 {{- $_ := set $base "control" (dict "change_gate" (dict "enabled" true "bind" "0.0.0.0:8443" "tls_cert_file" "/etc/meridian/tls/tls.crt" "tls_key_file" "/etc/meridian/tls/tls.key" "break_glass_groups" .Values.changeGate.breakGlassGroups)) }}
 {{- end }}
