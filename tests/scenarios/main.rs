@@ -8,9 +8,12 @@
 //! - `resolution`: the major incident procedure from declaration over HTTP to the review, its
 //!   events over RabbitMQ and its status-update timer; a service request approved and fulfilled
 //!   through its workflow's tasks and commands.
+//! - `relationship`: a supplier review from its due date through the supplier-review workflow
+//!   to its signed record and follow-up actions.
 #![expect(clippy::unwrap_used, reason = "tests fail loudly")]
 
 mod bus;
 mod changes;
+mod relationship;
 mod resolution;
 mod support;
