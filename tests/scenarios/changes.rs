@@ -82,19 +82,15 @@ impl Cluster {
             waker: control_waker,
         };
         control.start_consumers(bus, prefix);
-        let workflow = meridian_workflow::Workflow::new(
-            workflow_db.db.clone(),
-            Arc::new(SystemClock),
+        let workflow = crate::support::workflow(
+            bus,
+            prefix,
+            &workflow_db,
             root.workflow,
+            Arc::new(SystemClock),
             workflow_waker,
-        );
-        let workflows = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../workflows");
-        meridian_workflow::deploy_folder(&workflow, &workflows)
-            .await
-            .unwrap();
-        let all = workflow.deployed().await.unwrap();
-        let bindings = meridian_workflow::events::bindings(all.iter().map(AsRef::as_ref));
-        meridian_workflow::events::start(bus, prefix, workflow.clone(), bindings);
+        )
+        .await;
         tokio::spawn(meridian_workflow::scheduler::run(workflow.clone()));
         let (notifier_db, notifier) = if smtp.is_some() {
             let db = TestDb::new(Backend::Postgres, meridian_notifier::store::MIGRATIONS).await;

@@ -97,19 +97,15 @@ impl Desk {
         );
         resolution.start_consumers(bus, prefix);
         let clock = ManualClock::at(SystemClock.now());
-        let workflow = meridian_workflow::Workflow::new(
-            workflow_db.db.clone(),
-            Arc::new(clock.clone()),
+        let workflow = crate::support::workflow(
+            bus,
+            prefix,
+            &workflow_db,
             root.workflow,
+            Arc::new(clock.clone()),
             workflow_waker,
-        );
-        let workflows = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../workflows");
-        meridian_workflow::deploy_folder(&workflow, &workflows)
-            .await
-            .unwrap();
-        let all = workflow.deployed().await.unwrap();
-        let bindings = meridian_workflow::events::bindings(all.iter().map(AsRef::as_ref));
-        meridian_workflow::events::start(bus, prefix, workflow.clone(), bindings);
+        )
+        .await;
         tokio::spawn(meridian_workflow::scheduler::run(workflow.clone()));
         Self {
             _dbs: (resolution_db, workflow_db, control_db),

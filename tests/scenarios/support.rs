@@ -167,3 +167,24 @@ where
     .await
     .unwrap_or_else(|| panic!("{who} gets a {node} task for {key}"))
 }
+
+/// The workflow engine on `db` with the shipped definitions deployed, consuming its triggers,
+/// replies and messages from `bus`.
+pub async fn workflow(
+    bus: &Bus,
+    prefix: &str,
+    db: &TestDb,
+    config: meridian_workflow::WorkflowConfig,
+    clock: std::sync::Arc<dyn meridian_chassis::Clock>,
+    waker: Waker,
+) -> meridian_workflow::Workflow {
+    let workflow = meridian_workflow::Workflow::new(db.db.clone(), clock, config, waker);
+    let workflows = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../workflows");
+    meridian_workflow::deploy_folder(&workflow, &workflows)
+        .await
+        .unwrap();
+    let all = workflow.deployed().await.unwrap();
+    let bindings = meridian_workflow::events::bindings(all.iter().map(AsRef::as_ref));
+    meridian_workflow::events::start(bus, prefix, workflow.clone(), bindings);
+    workflow
+}

@@ -282,3 +282,37 @@ pub fn migrate(conn: &mut AnyConnection, set: Migrations) -> anyhow::Result<()> 
     }
     Ok(())
 }
+
+/// The next human number of a record `kind` from the counter table `table` (columns `name`,
+/// `value`): `prefix` and seven digits. The counter row is updated first, so concurrent
+/// transactions wait for each other and no number is given twice.
+///
+/// # Errors
+/// A query failing, or a `table` or `kind` that is not a plain name.
+pub fn next_number(
+    conn: &mut AnyConnection,
+    table: &str,
+    kind: &str,
+    prefix: &str,
+) -> diesel::QueryResult<String> {
+    use diesel::RunQueryDsl;
+    #[derive(diesel::QueryableByName)]
+    struct Counter {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        value: i64,
+    }
+    let plain = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_lowercase() || b == b'_');
+    if !plain(table) || !plain(kind) {
+        return Err(diesel::result::Error::QueryBuilderError(
+            format!("{table}.{kind} is not a counter").into(),
+        ));
+    }
+    diesel::sql_query(format!(
+        "UPDATE {table} SET value = value + 1 WHERE name = '{kind}'"
+    ))
+    .execute(conn)?;
+    let value = diesel::sql_query(format!("SELECT value FROM {table} WHERE name = '{kind}'"))
+        .get_result::<Counter>(conn)?
+        .value;
+    Ok(format!("{prefix}{value:07}"))
+}

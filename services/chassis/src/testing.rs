@@ -402,3 +402,76 @@ pub fn dev_auth_config() -> AuthConfig {
         jwks_refresh_seconds: 300,
     }
 }
+
+/// Sends one request to an app made of the chassis' HTTP configuration and `configure` (a
+/// service's routes and state), as `who` (user, roles) with a dev token from `auth`, or
+/// anonymously; `body` is its content type and bytes. The status and the body as sent.
+pub async fn request(
+    configure: impl FnOnce(&mut actix_web::web::ServiceConfig),
+    auth: &crate::auth::Authenticator,
+    who: Option<(&str, &[&str])>,
+    method: actix_web::http::Method,
+    path: &str,
+    body: Option<(&str, Vec<u8>)>,
+) -> (actix_web::http::StatusCode, Vec<u8>) {
+    use actix_web::dev::Service as _;
+    let app = actix_web::test::init_service(
+        actix_web::App::new()
+            .app_data(actix_web::web::Data::new(auth.clone()))
+            .configure(|cfg| crate::http::configure(cfg, 256 * 1024))
+            .configure(configure),
+    )
+    .await;
+    let mut req = actix_web::test::TestRequest::default()
+        .method(method)
+        .uri(path);
+    if let Some((user, roles)) = who {
+        let roles: Vec<String> = roles.iter().map(|r| (*r).to_owned()).collect();
+        let token = auth
+            .mint_dev(
+                user,
+                &roles,
+                crate::Clock::now(&crate::SystemClock),
+                chrono::Duration::minutes(5),
+            )
+            .expect("a dev token");
+        req = req.insert_header(("Authorization", format!("Bearer {token}")));
+    }
+    if let Some((content_type, bytes)) = body {
+        req = req
+            .insert_header(("Content-Type", content_type.to_owned()))
+            .set_payload(bytes);
+    }
+    let response = app.call(req.to_request()).await.expect("a response");
+    let status = response.status();
+    (status, actix_web::test::read_body(response).await.to_vec())
+}
+
+/// As [`request`] with a JSON body; the answer as JSON (`null` when it is not).
+pub async fn request_json(
+    configure: impl FnOnce(&mut actix_web::web::ServiceConfig),
+    auth: &crate::auth::Authenticator,
+    who: (&str, &[&str]),
+    method: actix_web::http::Method,
+    path: &str,
+    body: Option<serde_json::Value>,
+) -> (actix_web::http::StatusCode, serde_json::Value) {
+    let body = body.map(|b| ("application/json", b.to_string().into_bytes()));
+    let (status, bytes) = request(configure, auth, Some(who), method, path, body).await;
+    (
+        status,
+        serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null),
+    )
+}
+
+/// The events waiting in `db`'s outbox of `event_type` (every one when `None`), oldest first.
+pub async fn outbox(db: &Db, event_type: Option<&str>) -> Vec<crate::bus::Envelope> {
+    let wanted = event_type.map(str::to_owned);
+    db.run(|conn| crate::outbox::pending(conn, 10_000).map_err(crate::db::DbError::from))
+        .await
+        .expect("the outbox")
+        .into_iter()
+        .map(|(_, envelope)| envelope)
+        .filter(|e| wanted.as_ref().is_none_or(|t| e.event_type == *t))
+        .collect()
+}

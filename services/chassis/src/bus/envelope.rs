@@ -46,6 +46,28 @@ fn header(table: &mut FieldTable, name: &str, value: &str) {
 }
 
 impl Envelope {
+    /// A new event (a fresh id, no correlation or causation) by `actor` about `subject`.
+    pub fn event(
+        source: &str,
+        event_type: &str,
+        subject: &str,
+        actor: &str,
+        payload: Vec<u8>,
+        time: DateTime<Utc>,
+    ) -> Self {
+        Self {
+            id: Uuid::now_v7(),
+            event_type: event_type.to_owned(),
+            source: source.to_owned(),
+            subject: subject.to_owned(),
+            time,
+            correlation_id: None,
+            causation_id: None,
+            actor: Some(actor.to_owned()),
+            payload,
+        }
+    }
+
     /// The AMQP properties of this message (persistent, with CloudEvents headers).
     pub fn properties(&self) -> BasicProperties {
         let mut headers = FieldTable::default();

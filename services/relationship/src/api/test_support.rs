@@ -3,9 +3,7 @@
 
 use std::sync::Arc;
 
-use actix_web::dev::Service as _;
 use actix_web::http::{Method, StatusCode};
-use actix_web::{App, test as atest, web};
 use meridian_chassis::auth::Authenticator;
 use meridian_chassis::bus::Envelope;
 use meridian_chassis::clock::ManualClock;
@@ -78,18 +76,15 @@ impl Harness {
         path: &str,
         body: Option<Value>,
     ) -> (StatusCode, Value) {
-        let (status, bytes) = self
-            .raw(
-                Some(who),
-                method,
-                path,
-                body.map(|b| ("application/json", b.to_string())),
-            )
-            .await;
-        (
-            status,
-            serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+        meridian_chassis::testing::request_json(
+            crate::configure(self.svc.clone()),
+            &self.auth,
+            who,
+            method,
+            path,
+            body,
         )
+        .await
     }
 
     /// Calls with an optional caller and a body of the given content type; the status and the
@@ -101,51 +96,21 @@ impl Harness {
         path: &str,
         body: Option<(&str, String)>,
     ) -> (StatusCode, Vec<u8>) {
-        let app = atest::init_service(
-            App::new()
-                .app_data(web::Data::new(self.auth.clone()))
-                .configure(|cfg| meridian_chassis::http::configure(cfg, 64 * 1024))
-                .configure(crate::configure(self.svc.clone())),
+        let body = body.map(|(t, b)| (t, b.into_bytes()));
+        meridian_chassis::testing::request(
+            crate::configure(self.svc.clone()),
+            &self.auth,
+            who,
+            method,
+            path,
+            body,
         )
-        .await;
-        let mut req = atest::TestRequest::default().method(method).uri(path);
-        if let Some(who) = who {
-            let roles: Vec<String> = who.1.iter().map(|r| (*r).to_owned()).collect();
-            let token = self
-                .auth
-                .mint_dev(
-                    who.0,
-                    &roles,
-                    meridian_chassis::Clock::now(&meridian_chassis::SystemClock),
-                    chrono::Duration::minutes(5),
-                )
-                .unwrap();
-            req = req.insert_header(("Authorization", format!("Bearer {token}")));
-        }
-        if let Some((content_type, body)) = body {
-            req = req
-                .insert_header(("Content-Type", content_type.to_owned()))
-                .set_payload(body);
-        }
-        let response = app.call(req.to_request()).await.unwrap();
-        let status = response.status();
-        (status, atest::read_body(response).await.to_vec())
+        .await
     }
 
     /// The events waiting in the outbox of `event_type`, oldest first.
     pub async fn outbox(&self, event_type: &str) -> Vec<Envelope> {
-        self.svc
-            .db
-            .run(|conn| {
-                meridian_chassis::outbox::pending(conn, 10_000)
-                    .map_err(meridian_chassis::db::DbError::from)
-            })
-            .await
-            .unwrap()
-            .into_iter()
-            .map(|(_, envelope)| envelope)
-            .filter(|e| e.event_type == event_type)
-            .collect()
+        meridian_chassis::testing::outbox(&self.svc.db, Some(event_type)).await
     }
 
     /// Delivers an event to the service's consumer.

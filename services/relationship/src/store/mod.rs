@@ -22,18 +22,12 @@ pub const MIGRATIONS: meridian_chassis::db::Migrations = meridian_chassis::db::M
 /// The CloudEvents source of what this service publishes.
 pub const SOURCE: &str = "/meridian/relationship";
 
-/// The next human number of `kind` (`complaint`, `contract`, `dispute`): `prefix` and seven
-/// digits. The counter row is updated first, so concurrent transactions wait for each other.
+/// The next human number of `kind`: `prefix` and seven digits.
 ///
 /// # Errors
 /// A query failing.
 pub fn next_number(conn: &mut AnyConnection, kind: &str, prefix: &str) -> QueryResult<String> {
-    use schema::rel_counters as c;
-    diesel::update(c::table.find(kind))
-        .set(c::value.eq(c::value + 1))
-        .execute(conn)?;
-    let value: i64 = c::table.find(kind).select(c::value).first(conn)?;
-    Ok(format!("{prefix}{value:07}"))
+    meridian_chassis::db::next_number(conn, "rel_counters", kind, prefix)
 }
 
 pub use meridian_chassis::audit::record_after as audit;
@@ -52,17 +46,14 @@ pub fn publish(
 ) -> QueryResult<()> {
     meridian_chassis::outbox::enqueue(
         conn,
-        &Envelope {
-            id: uuid::Uuid::now_v7(),
-            event_type: event_type.to_owned(),
-            source: SOURCE.to_owned(),
-            subject: subject.to_owned(),
-            time: now,
-            correlation_id: None,
-            causation_id: None,
-            actor: Some(actor.to_owned()),
-            payload: message.encode_to_vec(),
-        },
+        &Envelope::event(
+            SOURCE,
+            event_type,
+            subject,
+            actor,
+            message.encode_to_vec(),
+            now,
+        ),
     )
 }
 

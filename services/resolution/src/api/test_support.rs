@@ -3,9 +3,7 @@
 
 use std::sync::Arc;
 
-use actix_web::dev::Service as _;
 use actix_web::http::{Method, StatusCode};
-use actix_web::{App, test as atest, web};
 use meridian_chassis::auth::Authenticator;
 use meridian_chassis::outbox::Waker;
 use meridian_chassis::testing::{TestDb, dev_auth_config};
@@ -59,52 +57,20 @@ impl Harness {
         path: &str,
         body: Option<Value>,
     ) -> (StatusCode, Value) {
-        let app = atest::init_service(
-            App::new()
-                .app_data(web::Data::new(self.auth.clone()))
-                .configure(|cfg| meridian_chassis::http::configure(cfg, 64 * 1024))
-                .configure(crate::configure(self.svc.clone())),
+        meridian_chassis::testing::request_json(
+            crate::configure(self.svc.clone()),
+            &self.auth,
+            who,
+            method,
+            path,
+            body,
         )
-        .await;
-        let roles: Vec<String> = who.1.iter().map(|r| (*r).to_owned()).collect();
-        let token = self
-            .auth
-            .mint_dev(
-                who.0,
-                &roles,
-                meridian_chassis::Clock::now(&meridian_chassis::SystemClock),
-                chrono::Duration::minutes(5),
-            )
-            .unwrap();
-        let mut req = atest::TestRequest::default()
-            .method(method)
-            .uri(path)
-            .insert_header(("Authorization", format!("Bearer {token}")));
-        if let Some(body) = body {
-            req = req.set_json(body);
-        }
-        let response = app.call(req.to_request()).await.unwrap();
-        let status = response.status();
-        let bytes = atest::read_body(response).await;
-        (
-            status,
-            serde_json::from_slice(&bytes).unwrap_or(Value::Null),
-        )
+        .await
     }
 
     /// The events waiting in the outbox, oldest first.
     pub async fn outbox(&self) -> Vec<meridian_chassis::bus::Envelope> {
-        self.svc
-            .db
-            .run(|conn| {
-                meridian_chassis::outbox::pending(conn, 10_000)
-                    .map_err(meridian_chassis::db::DbError::from)
-            })
-            .await
-            .unwrap()
-            .into_iter()
-            .map(|(_, envelope)| envelope)
-            .collect()
+        meridian_chassis::testing::outbox(&self.svc.db, None).await
     }
 
     /// Records an incident on the email service and CI `ci`.
