@@ -10,6 +10,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "meridian/service_level/v1/catalogue.proto",
         "meridian/service_level/v1/sla.proto",
         "meridian/relationship/v1/satisfaction.proto",
+        "meridian/governance/v1/governance.proto",
         "meridian/workflow/v1/workflow.proto",
     ];
     for file in files {

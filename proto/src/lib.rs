@@ -20,6 +20,14 @@ pub mod control {
     }
 }
 
+/// Management system events (governance service).
+pub mod governance {
+    /// Version 1.
+    pub mod v1 {
+        include!(concat!(env!("OUT_DIR"), "/meridian.governance.v1.rs"));
+    }
+}
+
 /// Incident management events (resolution service).
 pub mod resolution {
     /// Version 1.
@@ -211,6 +219,22 @@ pub const EVENT_TYPES: &[(&str, &str)] = &[
     (
         "service_level.capacity.threshold_crossed",
         "meridian.service_level.v1.CapacityThresholdCrossed",
+    ),
+    (
+        "governance.document.submitted",
+        "meridian.governance.v1.DocumentSubmitted",
+    ),
+    (
+        "governance.nonconformity.recorded",
+        "meridian.governance.v1.RecordChanged",
+    ),
+    (
+        "governance.audit.completed",
+        "meridian.governance.v1.RecordChanged",
+    ),
+    (
+        "governance.review.held",
+        "meridian.governance.v1.RecordChanged",
     ),
     (
         "relationship.satisfaction.recorded",
