@@ -20,6 +20,7 @@ use meridian_chassis::outbox::{Relay, Waker};
 use meridian_chassis::telemetry::{Metrics, observe};
 use meridian_chassis::{Clock, SystemClock};
 use meridian_control::{Control, ControlConfig};
+use meridian_governance::{Governance, GovernanceConfig};
 use meridian_notifier::{Notifier, NotifierConfig};
 use meridian_relationship::{Relationship, RelationshipConfig};
 use meridian_resolution::{Resolution, ResolutionConfig};
@@ -47,17 +48,20 @@ pub enum Service {
     ServiceLevel,
     /// Customers, complaints, satisfaction, suppliers and contracts.
     Relationship,
+    /// The management system, the audit ledger and the evidence report.
+    Governance,
 }
 
 impl Service {
     /// Every service, in start order.
-    pub const ALL: [Self; 6] = [
+    pub const ALL: [Self; 7] = [
         Self::Resolution,
         Self::Workflow,
         Self::Control,
         Self::Notifier,
         Self::ServiceLevel,
         Self::Relationship,
+        Self::Governance,
     ];
 
     /// The service's name.
@@ -69,6 +73,7 @@ impl Service {
             Self::Notifier => meridian_notifier::NAME,
             Self::ServiceLevel => meridian_service_level::NAME,
             Self::Relationship => meridian_relationship::NAME,
+            Self::Governance => meridian_governance::NAME,
         }
     }
 }
@@ -88,6 +93,8 @@ pub struct Services {
     pub service_level: Option<ServiceLevel>,
     /// Customers and suppliers.
     pub relationship: Option<Relationship>,
+    /// The management system.
+    pub governance: Option<Governance>,
 }
 
 impl Services {
@@ -110,6 +117,9 @@ impl Services {
         }
         if let Some(relationship) = &self.relationship {
             dbs.push(relationship.db.clone());
+        }
+        if let Some(governance) = &self.governance {
+            dbs.push(governance.db.clone());
         }
         dbs
     }
@@ -145,6 +155,8 @@ pub struct Config {
     pub service_level: ServiceLevelConfig,
     /// `relationship`.
     pub relationship: RelationshipConfig,
+    /// `governance`.
+    pub governance: GovernanceConfig,
 }
 
 impl Config {
@@ -169,6 +181,7 @@ impl Config {
             meridian_notifier::config::DEFAULTS,
             meridian_service_level::config::DEFAULTS,
             meridian_relationship::config::DEFAULTS,
+            meridian_governance::config::DEFAULTS,
         ];
         layers.extend_from_slice(extra);
         let config: Self = meridian_chassis::config::load(&layers, file)?;
@@ -186,7 +199,8 @@ impl Config {
         self.control.validate()?;
         self.notifier.validate()?;
         self.service_level.validate()?;
-        self.relationship.validate()
+        self.relationship.validate()?;
+        self.governance.validate()
     }
 }
 
@@ -390,6 +404,31 @@ impl Runtime {
         Ok(service)
     }
 
+    /// Builds the governance service on `db`, starts its consumer (every event, into the audit
+    /// ledger) and, under the leader election, its checkpoint scheduler.
+    ///
+    /// # Errors
+    /// No ledger signing key, or a Lease is asked for and no Kubernetes configuration can be
+    /// found.
+    pub async fn governance(&self, db: Db, waker: Waker) -> anyhow::Result<Governance> {
+        let service = Governance::new(
+            db,
+            self.clock.clone(),
+            self.config.governance.clone(),
+            waker,
+        )?;
+        service.start_consumers(&self.bus, &self.config.bus.queue_prefix);
+        let (elector, scheduler) = (self.elector(&service.db).await?, service.clone());
+        tokio::spawn(async move {
+            elector
+                .lead("governance", move || {
+                    meridian_governance::scheduler::run(scheduler.clone())
+                })
+                .await;
+        });
+        Ok(service)
+    }
+
     /// Builds the notifier on `db` and starts its consumer and its sender.
     ///
     /// # Errors
@@ -490,6 +529,9 @@ pub fn http_server(
                 if let Some(relationship) = &services.relationship {
                     meridian_relationship::configure(relationship.clone())(cfg);
                 }
+                if let Some(governance) = &services.governance {
+                    meridian_governance::configure(governance.clone())(cfg);
+                }
             })
             .route("/v1/openapi.json", web::get().to(serve_openapi))
             .default_service(web::to(meridian_chassis::problem::not_found))
@@ -518,6 +560,7 @@ pub fn openapi_json() -> String {
     doc.merge(meridian_notifier::api::openapi());
     doc.merge(meridian_service_level::api::openapi());
     doc.merge(meridian_relationship::api::openapi());
+    doc.merge(meridian_governance::api::openapi());
     doc.info.title = "Meridian".to_owned();
     doc.info.version = env!("CARGO_PKG_VERSION").to_owned();
     doc.to_pretty_json().unwrap_or_else(|_| "{}".to_owned())
@@ -591,6 +634,10 @@ pub async fn serve(config: Config, service: Service, migrate_first: bool) -> any
             relationship: Some(runtime.relationship(db, waker).await?),
             ..Services::default()
         },
+        Service::Governance => Services {
+            governance: Some(runtime.governance(db, waker).await?),
+            ..Services::default()
+        },
     };
     if let Some(control) = &services.control
         && control.config.change_gate.enabled
@@ -615,6 +662,7 @@ pub fn migrations(service: Service) -> meridian_chassis::db::Migrations {
         Service::Notifier => meridian_notifier::store::MIGRATIONS,
         Service::ServiceLevel => meridian_service_level::store::MIGRATIONS,
         Service::Relationship => meridian_relationship::store::MIGRATIONS,
+        Service::Governance => meridian_governance::store::MIGRATIONS,
     }
 }
 
@@ -660,6 +708,7 @@ mod tests {
             ("notifier", meridian_notifier::api::ROUTES),
             ("service-level", meridian_service_level::api::ROUTES),
             ("relationship", meridian_relationship::api::ROUTES),
+            ("governance", meridian_governance::api::ROUTES),
         ] {
             let prefixes = listed(service);
             for (_, path) in routes {
@@ -684,6 +733,7 @@ mod tests {
             ("notifier", meridian_notifier::api::ROUTES),
             ("service-level", meridian_service_level::api::ROUTES),
             ("relationship", meridian_relationship::api::ROUTES),
+            ("governance", meridian_governance::api::ROUTES),
         ] {
             for route in routes {
                 if let Some(other) = seen.insert(*route, service) {

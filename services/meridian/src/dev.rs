@@ -45,11 +45,42 @@ fn dev_layer(data: &Path, bind: &str, secret: &str) -> String {
         "http:\n  bind: \"{bind}\"\ndatabase:\n  url: \"sqlite://{db}\"\n  pool_size: 8\n\
          bus:\n  kind: memory\nauth:\n  mode: dev\n  issuer: meridian-dev\n  audience: meridian\n  secret: \"{secret}\"\n\
          telemetry:\n  log_format: text\n  log_level: \"info,actix_server=warn\"\n\
-         relationship:\n  public_url: \"http://{bind}\"\n  service_level_url: \"http://{bind}\"\n  surveys:\n    link_secret: \"{secret}\"\n\
+         relationship:\n  public_url: \"http://{bind}\"\n  service_level_url: \"http://{bind}\"\n  surveys:\n    link_secret: \"{secret}-surveys\"\n\
+         governance:\n  ledger:\n    signing_key: \"{ledger}\"\n\
          notifier:\n  public_url: \"http://{bind}\"\n  email:\n    transport: file\n    file_dir: \"{mail}\"\n    from: \"Meridian dev <meridian@example.org>\"\n",
         db = db.display(),
         mail = mail.display(),
+        ledger = ledger_seed(secret),
     )
+}
+
+/// The dev ledger signing key of a dev secret: the base64 of SHA-256 over it, so each data folder
+/// signs its own ledger and `meridian audit verify --data` finds the key again.
+fn ledger_seed(secret: &str) -> String {
+    use base64::Engine as _;
+    use sha2::Digest as _;
+    base64::engine::general_purpose::STANDARD.encode(sha2::Sha256::digest(
+        format!("meridian-ledger:{secret}").as_bytes(),
+    ))
+}
+
+/// The ledger signing key of the data folder `data`.
+///
+/// # Errors
+/// No secret could be read or made.
+pub fn ledger_key(data: &Path) -> anyhow::Result<String> {
+    Ok(ledger_seed(&dev_secret(data)?))
+}
+
+/// The configuration of the `meridian dev` data folder `data` (its secret, its SQLite files),
+/// for the commands that work on it.
+///
+/// # Errors
+/// No secret could be read or made, or bad configuration.
+pub fn config(file: Option<&Path>, data: &Path) -> anyhow::Result<Config> {
+    let secret = dev_secret(data)?;
+    let layer = dev_layer(data, "127.0.0.1:8080", &secret);
+    Config::load_with(file, &[&layer])
 }
 
 /// `meridian token`.
@@ -63,9 +94,7 @@ pub fn token(
     roles: &[String],
     ttl_hours: i64,
 ) -> anyhow::Result<String> {
-    let secret = dev_secret(data)?;
-    let layer = dev_layer(data, "127.0.0.1:8080", &secret);
-    let config = Config::load_with(file, &[&layer])?;
+    let config = config(file, data)?;
     let auth = Authenticator::new(&config.auth)?;
     auth.mint_dev(
         sub,
@@ -108,6 +137,9 @@ pub async fn run(file: Option<&Path>, data: &Path, bind: &str) -> anyhow::Result
     let service_level = runtime.service_level(db, waker).await?;
     let (db, waker) = dbs.next().context("relationship database")?;
     let relationship = runtime.relationship(db, waker).await?;
+    let (db, waker) = dbs.next().context("governance database")?;
+    let governance = runtime.governance(db, waker).await?;
+    seed_governance(&governance).await?;
     seed_service_level(&service_level).await?;
     seed_relationship(&relationship).await?;
     // What the seed made due (the supplier review, the contract's expiry notice) starts now,
@@ -123,6 +155,7 @@ pub async fn run(file: Option<&Path>, data: &Path, bind: &str) -> anyhow::Result
         notifier: Some(notifier),
         service_level: Some(service_level),
         relationship: Some(relationship),
+        governance: Some(governance),
     };
     let (address, server) = app::http_server(&runtime, services, bind)?;
     let token = runtime.auth.mint_dev(
@@ -141,6 +174,7 @@ pub async fn run(file: Option<&Path>, data: &Path, bind: &str) -> anyhow::Result
          API:      http://{address}/v1/incidents   http://{address}/v1/tasks?candidate=me\n  \
          OpenAPI:  http://{address}/v1/openapi.json\n  \
          Health:   http://{address}/readyz   Metrics: http://{address}/metrics\n  \
+         Evidence: http://{address}/v1/evidence?format=html (every ISO/IEC 20000-1 clause, its records and its gaps)\n  \
          Mail:     every e-mail (with its action links) is written to {mail}\n\n  \
          Token for alice (agent, incident-manager, change-manager, configuration-manager), valid 12 hours:\n\n{token}\n\n  \
          Try:  curl -H \"Authorization: Bearer $TOKEN\" http://{address}/v1/incidents\n  \
@@ -156,7 +190,7 @@ pub async fn run(file: Option<&Path>, data: &Path, bind: &str) -> anyhow::Result
 async fn seed_directory(notifier: &meridian_notifier::Notifier) -> anyhow::Result<()> {
     use meridian_notifier::store::recipients::{self, RecipientRow};
     let now = notifier.clock.now().naive_utc();
-    let people: [(&str, &str, &[&str]); 8] = [
+    let people: [(&str, &str, &[&str]); 10] = [
         (
             "alice",
             "Alice Martin",
@@ -174,6 +208,12 @@ async fn seed_directory(notifier: &meridian_notifier::Notifier) -> anyhow::Resul
         ("rita", "Rita Moreau", &["relationship-manager"]),
         ("sam", "Sam Ito", &["supplier-manager"]),
         ("olga", "Olga Berg", &["service-owner", "service-manager"]),
+        (
+            "mia",
+            "Mia Laurent",
+            &["sms-manager", "document-controller"],
+        ),
+        ("ian", "Ian Park", &["auditor"]),
     ];
     notifier
         .db
@@ -616,4 +656,313 @@ async fn seed(
         .await?;
     resolution.waker.wake();
     Ok(())
+}
+
+/// The demo organisation's management system, once per data folder: its context, scope, roles,
+/// a competence record, approved policy, plan and procedures (incidents, changes), risks, an
+/// objective, and an internal audit of clauses 8.5 and 8.6 completed last month. No management
+/// review yet and no information security policy: the evidence report shows those gaps.
+///
+/// # Errors
+/// The database failing.
+pub async fn seed_governance(governance: &meridian_governance::Governance) -> anyhow::Result<()> {
+    use meridian_governance::store::rows::{
+        self, AuditRow, CompetenceRow, ContextRow, DocumentRow, ObjectiveRow, RiskRow, RoleRow,
+        ScopeRow, VersionRow,
+    };
+    let now = governance.clock.now();
+    let criteria = governance.config.risks;
+    governance
+        .db
+        .transaction(move |conn| -> anyhow::Result<()> {
+            if !rows::scopes(conn)?.is_empty() {
+                return Ok(());
+            }
+            let at = now.naive_utc();
+            let today = now.date_naive();
+            let id = || uuid::Uuid::now_v7().to_string();
+            for (kind, title, requirements) in [
+                ("external_issue", "Data protection regulation applies to staff records", ""),
+                ("internal_issue", "An IT team of twelve runs every service", ""),
+                ("interested_party", "All staff", "Mail and payroll available in working hours; payroll on time"),
+            ] {
+                rows::save_context(conn, &ContextRow {
+                    id: id(),
+                    kind: kind.to_owned(),
+                    title: title.to_owned(),
+                    description: String::new(),
+                    requirements: requirements.to_owned(),
+                    owner: "mia".to_owned(),
+                    created_at: at,
+                    updated_at: at,
+                }, true)?;
+            }
+            rows::add_scope(conn, &ScopeRow {
+                version: 1,
+                statement: "The IT services delivered to all staff from the Paris office".to_owned(),
+                services: r#"["email","payroll","intranet"]"#.to_owned(),
+                locations: r#"["Paris"]"#.to_owned(),
+                parties: r#"["IT services","All staff","CloudCo"]"#.to_owned(),
+                exclusions: String::new(),
+                created_by: "mia".to_owned(),
+                created_at: at,
+            })?;
+            for (role, name, holders) in [
+                ("sms-owner", "SMS owner", r#"["mia"]"#),
+                ("incident-manager", "Incident manager", r#"["alice"]"#),
+                ("change-manager", "Change manager", r#"["alice"]"#),
+            ] {
+                rows::save_role(conn, &RoleRow {
+                    id: role.to_owned(),
+                    name: name.to_owned(),
+                    responsibilities: format!("Runs the {name} role as the SMS plan describes"),
+                    authorities: String::new(),
+                    holders: holders.to_owned(),
+                    updated_by: "mia".to_owned(),
+                    updated_at: at,
+                }, true)?;
+            }
+            rows::add_competence(conn, &CompetenceRow {
+                id: id(),
+                person: "alice".to_owned(),
+                role_id: Some("incident-manager".to_owned()),
+                competence: "ITIL 4 Foundation".to_owned(),
+                evidence: "Certificate 4471-22".to_owned(),
+                acquired_on: today - chrono::Duration::days(400),
+                expires_on: None,
+                recorded_by: "mia".to_owned(),
+                recorded_at: at,
+            })?;
+            for (reference, title, kind, clauses) in [
+                ("POL-001", "Service management policy", "policy", r#"["5.2"]"#),
+                ("PLN-001", "Service management plan", "plan", r#"["4.4","6.3"]"#),
+                ("PRC-861", "Incident management procedure", "procedure", r#"["8.6.1"]"#),
+                ("PRC-851", "Change management procedure", "procedure", r#"["8.5.1.1","8.5.1.2","8.5.1.3"]"#),
+            ] {
+                let doc = DocumentRow {
+                    id: id(),
+                    reference: reference.to_owned(),
+                    title: title.to_owned(),
+                    kind: kind.to_owned(),
+                    clauses: clauses.to_owned(),
+                    owner: "mia".to_owned(),
+                    access_roles: "[]".to_owned(),
+                    retention_years: 6,
+                    review_interval_days: 365,
+                    status: "approved".to_owned(),
+                    current_version: Some(1),
+                    approved_at: Some(at),
+                    created_by: "mia".to_owned(),
+                    created_at: at,
+                    updated_at: at,
+                };
+                rows::save_document(conn, &doc, true)?;
+                rows::save_version(conn, &VersionRow {
+                    id: id(),
+                    document_id: doc.id.clone(),
+                    version: 1,
+                    status: "approved".to_owned(),
+                    body: format!("{title}: see the organisation's handbook."),
+                    change_summary: "First issue".to_owned(),
+                    author: "mia".to_owned(),
+                    reviewers: r#"["ian"]"#.to_owned(),
+                    approver: "ceo".to_owned(),
+                    submitted_at: Some(at),
+                    approved_at: Some(at),
+                    instance_outcome: "approved".to_owned(),
+                    created_at: at,
+                    updated_at: at,
+                }, true)?;
+            }
+            for (title, category, likelihood, impact, treatment, plan) in [
+                ("Mail provider outage", "supplier", 3, 5, "mitigate", "Second provider for outbound mail"),
+                ("Payroll run late at year end", "service", 2, 3, "accept", ""),
+            ] {
+                let (score, level) = meridian_governance::domain::assess(likelihood, impact, criteria);
+                let number = meridian_governance::store::next_number(conn, "risk", "RSK")?;
+                rows::save_risk(conn, &RiskRow {
+                    id: id(),
+                    number,
+                    kind: "risk".to_owned(),
+                    title: title.to_owned(),
+                    description: String::new(),
+                    category: category.to_owned(),
+                    owner: "mia".to_owned(),
+                    likelihood,
+                    impact,
+                    score,
+                    level: level.to_owned(),
+                    treatment: treatment.to_owned(),
+                    treatment_plan: plan.to_owned(),
+                    treatment_owner: if plan.is_empty() { String::new() } else { "olga".to_owned() },
+                    treatment_due: (!plan.is_empty()).then(|| today + chrono::Duration::days(90)),
+                    state: "open".to_owned(),
+                    review_interval_days: 90,
+                    last_reviewed_at: at,
+                    created_by: "mia".to_owned(),
+                    created_at: at,
+                    updated_at: at,
+                }, true)?;
+            }
+            rows::save_objective(conn, &ObjectiveRow {
+                id: id(),
+                title: "Resolve 90% of P2 incidents within target".to_owned(),
+                measure: "Share of P2 incidents resolved within the SLA, per quarter".to_owned(),
+                owner: "alice".to_owned(),
+                baseline: 80.0,
+                target: 90.0,
+                unit: "%".to_owned(),
+                direction: "at_least".to_owned(),
+                current_value: Some(85.0),
+                due_on: today + chrono::Duration::days(180),
+                state: "open".to_owned(),
+                created_by: "mia".to_owned(),
+                created_at: at,
+                updated_at: at,
+            }, true)?;
+            let done = at - chrono::Duration::days(30);
+            let number = meridian_governance::store::next_number(conn, "audit", "AUD")?;
+            rows::save_audit(conn, &AuditRow {
+                id: id(),
+                number,
+                title: "Incidents and changes".to_owned(),
+                criteria: "ISO/IEC 20000-1:2018, PRC-861, PRC-851".to_owned(),
+                clauses: r#"["8.5","8.6"]"#.to_owned(),
+                area: "Service desk and change management".to_owned(),
+                area_members: r#"["alice","dave"]"#.to_owned(),
+                lead_auditor: "ian".to_owned(),
+                auditors: "[]".to_owned(),
+                planned_for: done.date(),
+                state: "completed".to_owned(),
+                checklist: "[]".to_owned(),
+                report: "Incident and change management conform; problem trends are not yet analysed (observation).".to_owned(),
+                started_at: Some(done),
+                completed_at: Some(done),
+                created_by: "ian".to_owned(),
+                created_at: done,
+                updated_at: done,
+            }, true)?;
+            Ok(())
+        })
+        .await
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use meridian_chassis::testing::{Backend, TestDb};
+    use meridian_proto::Message;
+
+    /// The evidence report of the demo organisation `meridian dev` seeds: what it has evidence
+    /// of, and the gaps an auditor would find.
+    #[tokio::test]
+    async fn the_demo_organisation_has_its_evidence_and_its_gaps() {
+        let db = TestDb::new(Backend::Sqlite, meridian_governance::store::MIGRATIONS).await;
+        #[derive(serde::Deserialize)]
+        struct Root {
+            governance: meridian_governance::GovernanceConfig,
+        }
+        let layer = format!(
+            "governance:\n  ledger:\n    signing_key: \"{}\"\n",
+            super::ledger_seed("demo")
+        );
+        let root: Root = meridian_chassis::config::load_from(
+            &[meridian_governance::config::DEFAULTS, &layer],
+            None,
+            vec![],
+        )
+        .unwrap();
+        let clock = Arc::new(meridian_chassis::SystemClock);
+        let governance = meridian_governance::Governance::new(
+            db.db.clone(),
+            clock,
+            root.governance,
+            meridian_chassis::outbox::Waker::default(),
+        )
+        .unwrap();
+        super::seed_governance(&governance).await.unwrap();
+        super::seed_governance(&governance).await.unwrap();
+        // What the other services publish reaches the ledger: an incident, a change.
+        let incident = meridian_proto::resolution::v1::IncidentCreated::default().encode_to_vec();
+        for (event_type, payload) in [
+            ("resolution.incident.created", incident),
+            ("control.change.submitted", Vec::new()),
+        ] {
+            let envelope = meridian_chassis::bus::Envelope {
+                id: uuid::Uuid::now_v7(),
+                event_type: event_type.to_owned(),
+                source: "/meridian/test".to_owned(),
+                subject: "x".to_owned(),
+                time: meridian_chassis::Clock::now(&meridian_chassis::SystemClock),
+                correlation_id: None,
+                causation_id: None,
+                actor: Some("alice".to_owned()),
+                payload,
+            };
+            meridian_governance::events::apply(&governance, envelope)
+                .await
+                .unwrap();
+        }
+        let now = meridian_chassis::Clock::now(&meridian_chassis::SystemClock);
+        let config = governance.config.evidence;
+        let (report, readiness) = governance
+            .db
+            .run(move |conn| -> Result<_, meridian_chassis::db::DbError> {
+                Ok((
+                    meridian_governance::evidence::report(
+                        conn,
+                        config,
+                        now - chrono::Duration::days(365),
+                        now + chrono::Duration::seconds(1),
+                    )?,
+                    meridian_governance::evidence::readiness(conn, now)?,
+                ))
+            })
+            .await
+            .unwrap();
+        let status = |clause: &str| {
+            report
+                .clauses
+                .iter()
+                .find(|c| c.clause == clause)
+                .map(|c| c.status)
+                .unwrap()
+        };
+        for met in [
+            "4.1", "4.2", "4.3", "5.2", "5.3", "6.1", "6.2", "6.3", "7.2", "8.5.1.2", "8.6.1",
+            "9.2",
+        ] {
+            assert_eq!(status(met), "met", "{met}");
+        }
+        for missing in ["5.1", "8.7.2", "9.3", "10.1", "10.2"] {
+            assert_eq!(status(missing), "missing", "{missing}");
+        }
+        assert_eq!(
+            report.met + report.stale + report.missing,
+            report.clauses.len()
+        );
+        assert!(!readiness.ready);
+        let check = |name: &str| {
+            readiness
+                .checks
+                .iter()
+                .find(|c| c.check.starts_with(name))
+                .unwrap()
+        };
+        assert!(check("scope defined").ok && check("service management policy").ok);
+        assert!(!check("information security policy").ok);
+        assert!(!check("a management review").ok);
+        let procedures = &check("a procedure approved").missing;
+        assert!(
+            procedures.iter().any(|m| m.starts_with("8.6.2"))
+                && !procedures.iter().any(|m| m.starts_with("8.6.1 ")),
+            "{procedures:?}"
+        );
+        let audit = check("one full internal audit cycle");
+        assert!(
+            audit.missing.contains(&"9.3".to_owned())
+                && !audit.missing.contains(&"8.6.1".to_owned())
+        );
+    }
 }

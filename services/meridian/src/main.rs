@@ -8,9 +8,13 @@
 //! - `meridian token --sub alice --roles agent,change-manager`: prints a dev token.
 //! - `meridian workflows validate [paths]`: checks workflow definitions, printing each problem
 //!   as `file:line:column: message`; fails when there is any.
+//! - `meridian audit verify [--checkpoints export.json]`: checks the audit ledger; names the
+//!   first bad sequence number.
+//! - `meridian evidence report [--from --to --format html]`: the ISO/IEC 20000-1 evidence report.
 
 mod app;
 mod dev;
+mod governance_cli;
 
 use std::path::PathBuf;
 
@@ -77,6 +81,16 @@ enum Command {
         #[command(subcommand)]
         command: WorkflowsCommand,
     },
+    /// The audit ledger (the governance service's database).
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
+    /// The ISO/IEC 20000-1 evidence (the governance service's database).
+    Evidence {
+        #[command(subcommand)]
+        command: EvidenceCommand,
+    },
     /// Loads and checks the configuration (defaults, --config, MERIDIAN__* variables) without
     /// starting anything; names the first bad key.
     CheckConfig,
@@ -116,6 +130,38 @@ fn probe(urls: &[String]) -> anyhow::Result<()> {
         anyhow::bail!("{failed} of {} did not answer 2xx", urls.len());
     }
     Ok(())
+}
+
+#[derive(Debug, Subcommand)]
+enum AuditCommand {
+    /// Checks every link, hash and signature of the ledger and its checkpoints; names the first
+    /// bad sequence number and exits non-zero when there is one.
+    Verify {
+        /// An export of the checkpoints kept outside the database (`GET /v1/ledger/checkpoints`):
+        /// a cut tail is seen against it.
+        #[arg(long)]
+        checkpoints: Option<PathBuf>,
+        #[command(flatten)]
+        target: governance_cli::Target,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum EvidenceCommand {
+    /// Prints the evidence report of a period (JSON, or HTML to print) with the readiness check.
+    Report {
+        /// From (RFC 3339; default a year before --to).
+        #[arg(long)]
+        from: Option<chrono::DateTime<chrono::Utc>>,
+        /// To (RFC 3339; default now).
+        #[arg(long)]
+        to: Option<chrono::DateTime<chrono::Utc>>,
+        /// `json` or `html`.
+        #[arg(long, default_value = "json", value_parser = ["json", "html"])]
+        format: String,
+        #[command(flatten)]
+        target: governance_cli::Target,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -191,6 +237,28 @@ fn main() -> anyhow::Result<()> {
                 let token = dev::token(cli.config.as_deref(), &data, &sub, &roles, ttl_hours)?;
                 println!("{token}");
                 Ok(())
+            }
+            Command::Audit {
+                command:
+                    AuditCommand::Verify {
+                        checkpoints,
+                        target,
+                    },
+            } => {
+                let config = governance_cli::config(cli.config.as_deref(), &target)?;
+                governance_cli::verify(&config, &target, checkpoints.as_deref()).await
+            }
+            Command::Evidence {
+                command:
+                    EvidenceCommand::Report {
+                        from,
+                        to,
+                        format,
+                        target,
+                    },
+            } => {
+                let config = governance_cli::config(cli.config.as_deref(), &target)?;
+                governance_cli::report(&config, &target, from, to, format == "html").await
             }
             Command::Workflows { .. } | Command::CheckConfig | Command::Probe { .. } => Ok(()),
         }
