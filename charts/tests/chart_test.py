@@ -28,7 +28,7 @@ CHART = HERE.parent / "meridian"
 OLDEST = "1.29.0"
 NEWEST = kubernetes_validate.utils.latest_version()
 RELEASE, NAMESPACE = "meridian", "meridian"
-SERVICES = ["resolution", "workflow", "control", "notifier", "service-level", "relationship"]
+SERVICES = ["resolution", "workflow", "control", "notifier", "service-level", "relationship", "governance"]
 POD_KINDS = {"Deployment", "StatefulSet", "Job", "Pod", "DaemonSet"}
 CRD_SCHEMAS = {
     ("monitoring.coreos.com/v1", "ServiceMonitor"): "servicemonitor-monitoring-v1.json",
@@ -115,7 +115,7 @@ def assert_rules(name: str, values: dict, docs: list[dict]) -> None:
         s
         for s in enabled
         if (s == "control" and full["discovery"]["enabled"])
-        or (s in ("control", "workflow", "service-level", "relationship") and full["leaderElection"]["enabled"])
+        or (s in ("control", "workflow", "service-level", "relationship", "governance") and full["leaderElection"]["enabled"])
     }
     image = expected_image(values)
 
@@ -345,6 +345,7 @@ def main() -> int:
         refused(with_(changeGate__enabled=True), "issuerRef")
         refused(with_(surveys__existingSecret=""), "surveys.existingSecret")
         refused(with_(publicUrl="meridian.example.com"), "publicUrl")
+        refused(with_(ledger__existingSecret=""), "ledger.existingSecret")
         print("chart: bad values refused")
         checkov(out_dir)
         print("chart: checkov ran on every overlay")

@@ -41,7 +41,7 @@ app.kubernetes.io/component: {{ .component }}
 
 {{/* Whether a service calls the Kubernetes API server (discovery, leases). */}}
 {{- define "meridian.callsApi" -}}
-{{- if or (and (eq .name "control") .root.Values.discovery.enabled) (and (has .name (list "control" "workflow" "service-level" "relationship")) .root.Values.leaderElection.enabled) -}}
+{{- if or (and (eq .name "control") .root.Values.discovery.enabled) (and (has .name (list "control" "workflow" "service-level" "relationship" "governance")) .root.Values.leaderElection.enabled) -}}
 true
 {{- end -}}
 {{- end -}}
