@@ -8,12 +8,15 @@
 //! - `resolution`: the major incident procedure from declaration over HTTP to the review, its
 //!   events over RabbitMQ and its status-update timer; a service request approved and fulfilled
 //!   through its workflow's tasks and commands.
+//! - `governance`: a controlled document reviewed, approved and issued through the
+//!   document-approval workflow; the audit ledger holds every event of both services, intact.
 //! - `relationship`: a supplier review from its due date through the supplier-review workflow
 //!   to its signed record and follow-up actions.
 #![expect(clippy::unwrap_used, reason = "tests fail loudly")]
 
 mod bus;
 mod changes;
+mod governance;
 mod relationship;
 mod resolution;
 mod support;
