@@ -166,13 +166,7 @@ pub fn append(
     now: DateTime<Utc>,
 ) -> QueryResult<Option<i64>> {
     let event_id = envelope.id.to_string();
-    let held: i64 = gov_ledger::table
-        .filter(gov_ledger::event_id.eq(&event_id))
-        .count()
-        .get_result(conn)?;
-    if held > 0 {
-        return Ok(None);
-    }
+    // The head's lock first: a redelivery racing its first delivery waits, then finds it held.
     let (seq, prev): (i64, String) = match conn {
         AnyConnection::Postgresql(pg) => gov_ledger_head::table
             .find(1)
@@ -184,6 +178,13 @@ pub fn append(
             .select((gov_ledger_head::seq, gov_ledger_head::hash))
             .first(sqlite)?,
     };
+    let held: i64 = gov_ledger::table
+        .filter(gov_ledger::event_id.eq(&event_id))
+        .count()
+        .get_result(conn)?;
+    if held > 0 {
+        return Ok(None);
+    }
     let data = meridian_proto::decode_json(&envelope.event_type, &envelope.payload)
         .ok()
         .flatten()

@@ -128,24 +128,31 @@ pub async fn ledger_entries(
         )),
     };
     let (after, pattern) = (query.after.unwrap_or(0), query.event_type);
-    let entries = svc
+    let wanted = pattern.clone();
+    let page = svc
         .db
         .run(move |conn| -> Result<_, Problem> {
-            Ok(
-                ledger::entries(conn, after, limit, pattern.as_deref(), window)?
-                    .into_iter()
-                    .filter(|e| {
-                        pattern
-                            .as_ref()
-                            .is_none_or(|p| meridian_chassis::bus::topic_matches(p, &e.event_type))
-                    })
-                    .collect::<Vec<_>>(),
-            )
+            Ok(ledger::entries(
+                conn,
+                after,
+                limit,
+                pattern.as_deref(),
+                window,
+            )?)
         })
         .await?;
-    let next = (i64::try_from(entries.len()).unwrap_or(0) == limit)
-        .then(|| entries.last().map(|e| e.seq))
+    // The cursor is the last entry read, so a page the pattern thinned out does not end the walk.
+    let next = (i64::try_from(page.len()).unwrap_or(0) == limit)
+        .then(|| page.last().map(|e| e.seq))
         .flatten();
+    let entries: Vec<_> = page
+        .into_iter()
+        .filter(|e| {
+            wanted
+                .as_ref()
+                .is_none_or(|p| meridian_chassis::bus::topic_matches(p, &e.event_type))
+        })
+        .collect();
     Ok(HttpResponse::Ok().json(json!({
         "items": entries.iter().map(|e| view(e, &["data"])).collect::<Vec<_>>(),
         "next": next,

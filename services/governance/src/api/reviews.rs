@@ -73,14 +73,13 @@ pub fn inputs(
         .into_iter()
         .filter(|a| Some(a.review_id.as_str()) != review)
         .collect();
-    let audits: Vec<Value> = rows::audits(conn, Some("completed".to_owned()))?
-        .into_iter()
-        .filter(|a| a.completed_at.is_some_and(|at| within(at, f, t)))
-        .map(|a| {
-            let findings = rows::findings(conn, &a.id).unwrap_or_default();
-            json!({"audit": a.number, "title": a.title, "findings": tally(findings.into_iter().map(|f| f.kind))})
-        })
-        .collect();
+    let mut audits = Vec::new();
+    for a in rows::audits(conn, Some("completed".to_owned()))? {
+        if a.completed_at.is_some_and(|at| within(at, f, t)) {
+            let findings = rows::findings(conn, &a.id)?;
+            audits.push(json!({"audit": a.number, "title": a.title, "findings": tally(findings.into_iter().map(|f| f.kind))}));
+        }
+    }
     let ncs = rows::nonconformities(conn, None, None)?;
     let risks = rows::risks(conn, Some("open".to_owned()), None)?;
     let objectives: Vec<Value> = rows::objectives(conn)?
