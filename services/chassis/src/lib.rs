@@ -21,6 +21,7 @@ pub mod clock;
 pub mod config;
 pub mod db;
 pub mod fields;
+pub mod guesses;
 pub mod http;
 pub mod inbox;
 pub mod leader;

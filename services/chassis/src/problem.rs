@@ -56,6 +56,7 @@ catalogue! {
     UNSUPPORTED_MEDIA_TYPE = ("unsupported_media_type", 415, "The request body must be JSON");
     INTERNAL = ("internal", 500, "Internal error");
     UNAVAILABLE = ("unavailable", 503, "The service is not available right now");
+    TOO_MANY_ATTEMPTS = ("too_many_attempts", 429, "Too many wrong attempts; wait before trying again");
     INCIDENT_NOT_FOUND = ("incident_not_found", 404, "No such incident");
     INCIDENT_TRANSITION_NOT_ALLOWED = ("incident_transition_not_allowed", 409, "The incident's state does not allow this action");
     MAJOR_INCIDENT_CRITERIA_NOT_MET = ("major_incident_criteria_not_met", 409, "The incident does not meet the major incident criteria");

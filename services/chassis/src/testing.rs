@@ -422,9 +422,11 @@ pub async fn request(
             .configure(configure),
     )
     .await;
+    // A client address, as a real connection has (limits per client apply).
     let mut req = actix_web::test::TestRequest::default()
         .method(method)
-        .uri(path);
+        .uri(path)
+        .peer_addr(std::net::SocketAddr::from(([127, 0, 0, 1], 40_000)));
     if let Some((user, roles)) = who {
         let roles: Vec<String> = roles.iter().map(|r| (*r).to_owned()).collect();
         let token = auth

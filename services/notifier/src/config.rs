@@ -18,6 +18,9 @@ pub struct NotifierConfig {
     pub public_url: String,
     /// How long an action link works. Default 72 hours.
     pub link_ttl_hours: i64,
+    /// How many wrong action-link tokens a client may try a minute before it is answered 429
+    /// (0: no limit). Default 20.
+    pub link_guesses_per_minute: u32,
     /// When true, an action link works only for a signed-in approver (a bearer token or the
     /// console's session cookie naming the link's approver). Either way, a link opened by someone
     /// else who is signed in is refused. Default false.

@@ -54,6 +54,8 @@ pub struct Notifier {
     pub http: Http,
     /// Wakes the sender when something new is due.
     pub due: Arc<Notify>,
+    /// Wrong link tokens per client.
+    pub guesses: Arc<meridian_chassis::guesses::Guesses>,
 }
 
 impl std::fmt::Debug for Notifier {
@@ -84,11 +86,14 @@ impl Notifier {
         Ok(Self {
             db,
             clock,
-            config,
             waker,
             mailer,
             http,
             due: Arc::new(Notify::new()),
+            guesses: Arc::new(meridian_chassis::guesses::Guesses::new(
+                config.link_guesses_per_minute,
+            )),
+            config,
         })
     }
 

@@ -48,6 +48,9 @@ pub struct SurveysConfig {
     pub sampling_percent: u32,
     /// A survey link stops working this many days after it was sent. Default 14.
     pub expires_after_days: i64,
+    /// How many wrong survey links a client may try a minute before it is answered 429 (0: no
+    /// limit). Default 20.
+    pub guesses_per_minute: u32,
     /// The key that signs survey links (HMAC-SHA256), at least 32 characters; the relationship
     /// service does not start without it. `meridian dev` makes one.
     pub link_secret: SecretString,

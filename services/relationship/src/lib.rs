@@ -38,6 +38,8 @@ pub struct Relationship {
     pub config: RelationshipConfig,
     /// Wakes the outbox relay after a commit.
     pub waker: Waker,
+    /// Wrong survey links per client.
+    pub guesses: Arc<meridian_chassis::guesses::Guesses>,
 }
 
 impl std::fmt::Debug for Relationship {
@@ -63,6 +65,9 @@ impl Relationship {
         Ok(Self {
             db,
             clock,
+            guesses: Arc::new(meridian_chassis::guesses::Guesses::new(
+                config.surveys.guesses_per_minute,
+            )),
             config,
             waker,
         })

@@ -114,6 +114,8 @@ struct Page {
     facts: Vec<(String, String)>,
     refresh: bool,
     form: Option<Form>,
+    /// Seconds to send as `Retry-After`.
+    retry_after: Option<u64>,
 }
 
 #[derive(Debug)]
@@ -134,6 +136,11 @@ impl Page {
             tone: "bad",
             ..Self::default()
         }
+    }
+
+    fn retry_after(mut self, seconds: u64) -> Self {
+        self.retry_after = Some(seconds);
+        self
     }
 
     fn respond(self, secure: bool) -> HttpResponse {
@@ -171,6 +178,9 @@ impl Page {
                 header::CONTENT_SECURITY_POLICY,
                 "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
             ));
+        if let Some(seconds) = self.retry_after {
+            response.insert_header((header::RETRY_AFTER, seconds.to_string()));
+        }
         if let Some(form) = &self.form {
             response.cookie(
                 Cookie::build(CSRF_COOKIE, form.csrf.clone())
@@ -269,6 +279,7 @@ fn unusable(link: &LinkRow, token_expires: NaiveDateTime, now: NaiveDateTime) ->
                 facts: facts_of(link),
                 refresh,
                 form: None,
+                retry_after: None,
             })
         }
         "void" => Some(Page::refused(
@@ -297,7 +308,17 @@ async fn usable(svc: &Notifier, req: &HttpRequest, raw: &str) -> Result<LinkRow,
             "It may have been mistyped or cut. Nothing was decided.",
         )
     };
+    let client = meridian_chassis::guesses::client(req);
+    if let Some(wait) = svc.guesses.blocked(client) {
+        return Err(Page::refused(
+            429,
+            "Too many wrong links",
+            format!("Wait {wait} seconds, then open the link as it was sent. Nothing was decided."),
+        )
+        .retry_after(wait));
+    }
     if !token::well_formed(raw) {
+        svc.guesses.wrong(client);
         return Err(invalid());
     }
     let hash = token::hash(raw);
@@ -307,6 +328,7 @@ async fn usable(svc: &Notifier, req: &HttpRequest, raw: &str) -> Result<LinkRow,
         .await
         .map_err(|_| unavailable())?;
     let Some((link, token_expires)) = found else {
+        svc.guesses.wrong(client);
         return Err(invalid());
     };
     if let Some(page) = unusable(&link, token_expires, svc.clock.now().naive_utc()) {
@@ -384,6 +406,7 @@ pub async fn show(
         tone: "note",
         facts: facts_of(&link),
         refresh: false,
+        retry_after: None,
         form: Some(Form {
             action: format!("/v1/actions/{raw}"),
             csrf,
@@ -673,6 +696,7 @@ pub async fn confirm(
                 tone: "note",
                 facts: facts_of(&link),
                 refresh: true,
+                retry_after: None,
                 form: None,
             }
             .respond(https)

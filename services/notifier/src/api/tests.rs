@@ -168,7 +168,8 @@ impl TestApp {
                 .insert_header(("content-type", "application/x-www-form-urlencoded"))
                 .set_payload(serde_urlencoded::to_string(fields).unwrap()),
         }
-        .uri(path);
+        .uri(path)
+        .peer_addr(std::net::SocketAddr::from(([127, 0, 0, 1], 40_000)));
         if let Some(csrf) = cookie {
             req = req.cookie(actix_web::cookie::Cookie::new(
                 "meridian_csrf",
@@ -1149,5 +1150,27 @@ on_both_backends!(
             survey_mail.text()
         );
         assert!(mails.iter().any(|m| m.to == ["dave@example.org"]));
+    }
+);
+
+on_both_backends!(
+    guessing_link_tokens_is_held_back_after_twenty_wrong_guesses_a_minute,
+    "",
+    |app| {
+        app.task_created(&[]).await;
+        app.send().await;
+        let link = app.link_for("bob@example.org").await;
+        for _ in 0..20 {
+            let forged = format!("/v1/actions/{}", crate::domain::token::generate().unwrap());
+            let (status, _, _) = app.page(&forged, None, None, None).await;
+            assert_eq!(status, StatusCode::NOT_FOUND);
+        }
+        // The 21st guess, and even the right link, wait for the minute to end.
+        let forged = format!("/v1/actions/{}", crate::domain::token::generate().unwrap());
+        let (status, html, _) = app.page(&forged, None, None, None).await;
+        assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{html}");
+        let (status, html, _) = app.page(&link, None, None, None).await;
+        assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{html}");
+        assert!(html.contains("Nothing was decided"), "{html}");
     }
 );

@@ -106,11 +106,23 @@ fn refused(error: LinkError) -> Problem {
     }
 }
 
-/// The survey a token opens, unanswered.
-async fn open(svc: &Relationship, token: &str) -> Result<SurveyRow, Problem> {
+/// The survey a token opens, unanswered. A client that guesses wrong too often is held back
+/// (429) before its token is even looked at.
+async fn open(svc: &Relationship, req: &HttpRequest, token: &str) -> Result<SurveyRow, Problem> {
+    let client = meridian_chassis::guesses::client(req);
+    if let Some(wait) = svc.guesses.blocked(client) {
+        return Err(Problem::new(codes::TOO_MANY_ATTEMPTS)
+            .detail(format!("wait {wait} seconds"))
+            .header(header::RETRY_AFTER, header::HeaderValue::from(wait)));
+    }
     let now = svc.clock.now();
     let secret = svc.config.surveys.link_secret.expose_secret().as_bytes();
-    let id = token::verify(secret, token, now.timestamp()).map_err(refused)?;
+    let id = token::verify(secret, token, now.timestamp()).map_err(|e| {
+        if e == LinkError::Invalid {
+            svc.guesses.wrong(client);
+        }
+        refused(e)
+    })?;
     let survey = svc
         .db
         .run(move |conn| -> Result<_, Problem> { Ok(store::survey(conn, &id.to_string())?) })
@@ -127,15 +139,24 @@ fn problem_page(problem: &Problem) -> HttpResponse {
     let message = match code.code {
         "survey_link_expired" => "This survey has closed. Thank you all the same.",
         "survey_already_answered" => "This survey was answered already. Thank you.",
+        "too_many_attempts" => {
+            "Too many wrong links were tried from here. Please wait a minute, then use the link from your message."
+        }
         _ => {
             "This link is not a survey link of ours. Please use the link from your message as it was sent."
         }
     };
-    page(
+    let mut response = page(
         StatusCode::from_u16(code.status).unwrap_or(StatusCode::BAD_REQUEST),
         code.title,
         &format!("<p>{}</p>", escape(message)),
-    )
+    );
+    if code.code == codes::TOO_MANY_ATTEMPTS.code {
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, header::HeaderValue::from(60));
+    }
+    response
 }
 
 /// `GET /v1/surveys/respond/{token}`: the survey's page (never records anything, so a link
@@ -148,8 +169,12 @@ fn problem_page(problem: &Problem) -> HttpResponse {
         (status = 409, description = "Answered already (HTML)"),
         (status = 410, description = "Expired (HTML)"),
     ))]
-pub async fn survey_page(token: web::Path<String>, svc: web::Data<Relationship>) -> HttpResponse {
-    let survey = match open(&svc, &token).await {
+pub async fn survey_page(
+    req: HttpRequest,
+    token: web::Path<String>,
+    svc: web::Data<Relationship>,
+) -> HttpResponse {
+    let survey = match open(&svc, &req, &token).await {
         Ok(survey) => survey,
         Err(problem) => return problem_page(&problem),
     };
@@ -214,8 +239,13 @@ fn parse_answer(req: &HttpRequest, body: &[u8]) -> Result<ResponseInput, Problem
 
 /// Records an answer once: the survey is marked answered and the response and
 /// `relationship.satisfaction.recorded` are written in the same transaction.
-async fn record(svc: &Relationship, token: &str, input: ResponseInput) -> Result<(), Problem> {
-    let survey = open(svc, token).await?;
+async fn record(
+    svc: &Relationship,
+    req: &HttpRequest,
+    token: &str,
+    input: ResponseInput,
+) -> Result<(), Problem> {
+    let survey = open(svc, req, token).await?;
     let now = svc.clock.now();
     svc.db
         .transaction(move |conn| -> Result<(), Problem> {
@@ -290,7 +320,7 @@ pub async fn respond(
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.starts_with("application/json"));
     let outcome = match parse_answer(&req, &body) {
-        Ok(input) => record(&svc, &token, input).await,
+        Ok(input) => record(&svc, &req, &token, input).await,
         Err(problem) => Err(problem),
     };
     match (outcome, json) {

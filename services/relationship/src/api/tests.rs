@@ -845,3 +845,48 @@ on_both_backends!(bad_supplier_input_is_refused_and_named, |h| {
     let (status, _) = h.raw(None, Method::GET, "/v1/suppliers", None).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
 });
+
+on_both_backends!(guessing_survey_links_is_held_back, |h| {
+    customer(&h).await;
+    h.deliver(
+        "resolution.incident.closed",
+        "i9",
+        closed_incident("i9", "carol"),
+    )
+    .await;
+    let sent = h.outbox("relationship.survey.sent").await;
+    let (token, _) = token_of(&sent[0]);
+    for i in 0..20 {
+        let (status, _) = h
+            .raw(
+                None,
+                Method::GET,
+                &format!(
+                    "/v1/surveys/respond/{}.1.{i}",
+                    uuid::Uuid::now_v7().simple()
+                ),
+                None,
+            )
+            .await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+    }
+    let (status, body) = h
+        .raw(
+            None,
+            Method::POST,
+            &format!("/v1/surveys/respond/{token}"),
+            Some(("application/json", r#"{"score": 5}"#.to_owned())),
+        )
+        .await;
+    let body: Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (StatusCode::TOO_MANY_REQUESTS, Some("too_many_attempts"))
+    );
+    assert!(
+        h.outbox("relationship.satisfaction.recorded")
+            .await
+            .is_empty(),
+        "nothing recorded"
+    );
+});
