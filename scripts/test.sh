@@ -13,4 +13,13 @@ fi
 cargo run --quiet -p meridian -- workflows validate workflows
 # The Helm chart, offline; the binary checks the configuration the chart renders.
 MERIDIAN_BIN="${CARGO_TARGET_DIR:-target}/debug/meridian" scripts/chart-test.sh
+# The suites write their reports here; the summary lines are taken from them.
+export MERIDIAN_REPORTS="${CARGO_TARGET_DIR:-$PWD/target}/reports"
+rm -rf "$MERIDIAN_REPORTS"
+mkdir -p "$MERIDIAN_REPORTS"
 cargo nextest run --workspace --profile ci "$@"
+if [ "$#" -eq 0 ]; then
+  scripts/summary.py "$MERIDIAN_REPORTS" --require
+else
+  scripts/summary.py "$MERIDIAN_REPORTS"
+fi

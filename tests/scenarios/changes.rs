@@ -20,17 +20,17 @@ use serde_json::{Value, json};
 
 use crate::support::{declare, eventually, rabbit, relay};
 
-struct Cluster {
+pub(crate) struct Cluster {
     _dbs: (TestDb, TestDb, Option<TestDb>),
-    auth: Authenticator,
-    control: meridian_control::Control,
-    workflow: meridian_workflow::Workflow,
-    notifier: Option<meridian_notifier::Notifier>,
+    pub(crate) auth: Authenticator,
+    pub(crate) control: meridian_control::Control,
+    pub(crate) workflow: meridian_workflow::Workflow,
+    pub(crate) notifier: Option<meridian_notifier::Notifier>,
 }
 
 impl Cluster {
     /// Control and workflow; with `smtp`, the notifier too, sending e-mail to that port.
-    async fn start(bus: &Bus, prefix: &str, smtp: Option<u16>) -> Self {
+    pub(crate) async fn start(bus: &Bus, prefix: &str, smtp: Option<u16>) -> Self {
         // The consumers declare their queues when they connect; declare them first so that
         // nothing published before then is lost (on a broker that has them, as in production).
         if let Bus::Rabbit(rabbit) = bus {
@@ -118,7 +118,7 @@ impl Cluster {
         }
     }
 
-    async fn app(
+    pub(crate) async fn app(
         &self,
     ) -> impl actix_web::dev::Service<
         actix_http::Request,
@@ -141,7 +141,12 @@ impl Cluster {
 
     /// Opens the action link `path` as a browser would, then confirms `outcome` with `fields`;
     /// the confirmation's status.
-    async fn confirm_link(&self, path: &str, outcome: &str, fields: &[(&str, &str)]) -> StatusCode {
+    pub(crate) async fn confirm_link(
+        &self,
+        path: &str,
+        outcome: &str,
+        fields: &[(&str, &str)],
+    ) -> StatusCode {
         let app = self.app().await;
         let page = app
             .call(atest::TestRequest::get().uri(path).to_request())
@@ -178,7 +183,7 @@ impl Cluster {
     }
 
     /// The page of the action link `path` (status and HTML).
-    async fn link_page(&self, path: &str) -> (StatusCode, String) {
+    pub(crate) async fn link_page(&self, path: &str) -> (StatusCode, String) {
         let app = self.app().await;
         let page = app
             .call(atest::TestRequest::get().uri(path).to_request())
@@ -189,7 +194,7 @@ impl Cluster {
         (status, String::from_utf8_lossy(&body).into_owned())
     }
 
-    async fn call(
+    pub(crate) async fn call(
         &self,
         method: Method,
         path: &str,
@@ -201,7 +206,7 @@ impl Cluster {
     }
 
     /// Records and submits a change as rita.
-    async fn submit(&self, category: &str) -> String {
+    pub(crate) async fn submit(&self, category: &str) -> String {
         let (status, change) = self
             .call(
                 Method::POST,
@@ -225,7 +230,13 @@ impl Cluster {
     }
 
     /// Waits for an open task at `node` that `who` may work, on the instance of change `id`.
-    async fn task(&self, id: &str, node: &str, who: (&str, &[&str]), mine: bool) -> Value {
+    pub(crate) async fn task(
+        &self,
+        id: &str,
+        node: &str,
+        who: (&str, &[&str]),
+        mine: bool,
+    ) -> Value {
         let query = if mine { "assignee=me" } else { "candidate=me" };
         eventually(Duration::from_secs(20), || async {
             let (_, page) = self
@@ -242,7 +253,7 @@ impl Cluster {
         .unwrap_or_else(|| panic!("{} gets a {node} task for {id}", who.0))
     }
 
-    async fn complete(
+    pub(crate) async fn complete(
         &self,
         task: &Value,
         who: (&str, &[&str]),
@@ -258,7 +269,7 @@ impl Cluster {
     }
 
     /// Waits for change `id` to reach `state`.
-    async fn change_in(&self, id: &str, state: &str) -> Value {
+    pub(crate) async fn change_in(&self, id: &str, state: &str) -> Value {
         eventually(Duration::from_secs(20), || async {
             let (_, change) = self
                 .call(Method::GET, &format!("/v1/changes/{id}"), RITA, None)
@@ -310,10 +321,10 @@ async fn directory(notifier: &meridian_notifier::Notifier) {
         .unwrap();
 }
 
-const RITA: (&str, &[&str]) = ("rita", &["agent", "change-manager"]);
-const MAX: (&str, &[&str]) = ("max", &["change-manager"]);
+pub(crate) const RITA: (&str, &[&str]) = ("rita", &["agent", "change-manager"]);
+pub(crate) const MAX: (&str, &[&str]) = ("max", &["change-manager"]);
 
-fn setup() -> (
+pub(crate) fn setup() -> (
     meridian_chassis::config::BusConfig,
     meridian_chassis::testing::RabbitNames,
 ) {
@@ -433,7 +444,11 @@ async fn one_cab_rejection_vetoes_and_an_emergency_change_goes_to_the_emergency_
 }
 
 /// The action link of the newest e-mail to `to` about `change`, as a path.
-async fn emailed_link(smtp: &meridian_chassis::sinks::SmtpSink, to: &str, change: &str) -> String {
+pub(crate) async fn emailed_link(
+    smtp: &meridian_chassis::sinks::SmtpSink,
+    to: &str,
+    change: &str,
+) -> String {
     eventually(Duration::from_secs(20), || async {
         smtp.received()
             .into_iter()

@@ -1,6 +1,9 @@
 //! Cross-service scenarios against the real PostgreSQL and RabbitMQ, built as one test binary
 //! (one link step for all of them on a 2-core machine).
 //!
+//! - `attacks`: forged tokens, approvals by the wrong person or twice, link replay, prefetch
+//!   and brute force, mass assignment, SSRF, oversized input — each refused, counted into a
+//!   report that `make test` summarises.
 //! - `bus`: the outbox survives a broker outage; a redelivered message has one effect; a
 //!   malformed message is dead-lettered and the consumer goes on.
 //! - `changes`: change approval across control and workflow: CAB through the task API, veto,
@@ -14,6 +17,7 @@
 //!   to its signed record and follow-up actions.
 #![expect(clippy::unwrap_used, reason = "tests fail loudly")]
 
+mod attacks;
 mod bus;
 mod changes;
 mod governance;

@@ -1,0 +1,35 @@
+#!/usr/bin/env python3
+"""The summary lines of `make test`, taken from the reports the suites wrote (never by hand).
+
+Usage: summary.py REPORTS_DIR [--require]
+With --require (the whole suite ran), a missing report is a failure.
+"""
+import json
+import pathlib
+import sys
+
+
+def main() -> int:
+    reports = pathlib.Path(sys.argv[1])
+    require = "--require" in sys.argv[2:]
+    failed = False
+    attacks = reports / "attacks.json"
+    if attacks.exists():
+        report = json.loads(attacks.read_text())
+        print(
+            f"attacks tried: {report['classes']} classes, {report['attempts']} attempts, "
+            f"{report['accepted']} accepted"
+        )
+        if report["accepted"]:
+            failed = True
+            for c in report["detail"]:
+                for how in c["how"]:
+                    print(f"  accepted: {c['class']}: {how}", file=sys.stderr)
+    elif require:
+        print(f"no attack report in {reports}", file=sys.stderr)
+        failed = True
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
