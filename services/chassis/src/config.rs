@@ -100,6 +100,9 @@ pub struct HttpConfig {
     pub workers: usize,
     /// Largest accepted JSON body, in bytes. Default 262144.
     pub max_body_bytes: usize,
+    /// Requests served at once; past that the process sheds load (503 with `Retry-After`) rather
+    /// than queueing them until they time out. 0: no limit. Default 256.
+    pub max_in_flight: usize,
 }
 
 /// `database`: the service's own database.

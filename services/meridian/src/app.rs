@@ -502,9 +502,14 @@ pub fn http_server(
     let auth = web::Data::new(runtime.auth.clone());
     let readiness = web::Data::new(readiness);
     let max_body = runtime.config.http.max_body_bytes;
+    let in_flight = web::Data::new(meridian_chassis::http::InFlight::new(
+        runtime.config.http.max_in_flight,
+    ));
     let mut server = HttpServer::new(move || {
         App::new()
+            .wrap(from_fn(meridian_chassis::http::shed))
             .wrap(from_fn(observe))
+            .app_data(in_flight.clone())
             .app_data(metrics.clone())
             .app_data(auth.clone())
             .app_data(readiness.clone())
