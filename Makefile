@@ -1,6 +1,6 @@
 # Meridian. `make` alone lists the targets; the logic lives in scripts/.
 .DEFAULT_GOAL := help
-.PHONY: help run test bench lint
+.PHONY: help run test soak bench lint
 
 help: ## List the targets
 	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-6s %s\n", $$1, $$2}'
@@ -10,6 +10,9 @@ run: ## Run every service in one process on SQLite (meridian dev), with a demo o
 
 test: ## Start PostgreSQL and RabbitMQ if needed, then run the whole suite (both storage backends)
 	scripts/test.sh
+
+soak: ## The long load tier: 300 req/s for 10 minutes against PostgreSQL and RabbitMQ (figures in target/soak/)
+	scripts/soak.sh
 
 bench: ## Measure incident creations per second over HTTP; figures go to bench-results/
 	scripts/bench.sh

@@ -28,6 +28,22 @@ def main() -> int:
     elif require:
         print(f"no attack report in {reports}", file=sys.stderr)
         failed = True
+    load = reports / "load.json"
+    if load.exists():
+        r = json.loads(load.read_text())
+        rss = r["peak_rss_mib"]
+        print(
+            f"load held: {r['rate']} req/s for {r['seconds']} s, {r['errors']} errors, "
+            f"p99 {r['p99_ms']} ms (p50 {r['p50_ms']} ms), peak RSS resolution {rss['resolution']} MiB, "
+            f"control {rss['control']} MiB, workflow {rss['workflow']} MiB; above capacity "
+            f"{r['above_capacity']['shed_with_retry_after']} of {r['above_capacity']['requests']} shed with "
+            f"Retry-After, {r['above_capacity']['other']} otherwise"
+        )
+        if r["errors"] or r["above_capacity"]["other"]:
+            failed = True
+    elif require:
+        print(f"no load report in {reports}", file=sys.stderr)
+        failed = True
     return 1 if failed else 0
 
 
