@@ -305,6 +305,21 @@ impl Runtime {
         Ok((db, waker))
     }
 
+    /// Runs `work` for as long as the process lives, on the one replica that holds `name`'s
+    /// leadership (a Lease on a cluster, an advisory lock elsewhere).
+    ///
+    /// # Errors
+    /// A Lease is asked for and no Kubernetes configuration can be found.
+    async fn lead<F, Fut>(&self, db: &Db, name: &'static str, work: F) -> anyhow::Result<()>
+    where
+        F: FnMut() -> Fut + Send + 'static,
+        Fut: std::future::Future<Output = ()> + Send + 'static,
+    {
+        let elector = self.elector(db).await?;
+        tokio::spawn(async move { elector.lead(name, work).await });
+        Ok(())
+    }
+
     /// Builds the resolution service on `db` and starts its consumers.
     pub fn resolution(&self, db: Db, waker: Waker) -> Resolution {
         let service = Resolution::new(
@@ -368,14 +383,11 @@ impl Runtime {
             waker,
         );
         service.start_consumers(&self.bus, &self.config.bus.queue_prefix);
-        let (elector, scheduler) = (self.elector(&service.db).await?, service.clone());
-        tokio::spawn(async move {
-            elector
-                .lead("service-level", move || {
-                    meridian_service_level::scheduler::run(scheduler.clone())
-                })
-                .await;
-        });
+        let scheduler = service.clone();
+        self.lead(&service.db, "service-level", move || {
+            meridian_service_level::scheduler::run(scheduler.clone())
+        })
+        .await?;
         Ok(service)
     }
 
@@ -393,14 +405,11 @@ impl Runtime {
             waker,
         )?;
         service.start_consumers(&self.bus, &self.config.bus.queue_prefix);
-        let (elector, scheduler) = (self.elector(&service.db).await?, service.clone());
-        tokio::spawn(async move {
-            elector
-                .lead("relationship", move || {
-                    meridian_relationship::scheduler::run(scheduler.clone())
-                })
-                .await;
-        });
+        let scheduler = service.clone();
+        self.lead(&service.db, "relationship", move || {
+            meridian_relationship::scheduler::run(scheduler.clone())
+        })
+        .await?;
         Ok(service)
     }
 
@@ -418,14 +427,11 @@ impl Runtime {
             waker,
         )?;
         service.start_consumers(&self.bus, &self.config.bus.queue_prefix);
-        let (elector, scheduler) = (self.elector(&service.db).await?, service.clone());
-        tokio::spawn(async move {
-            elector
-                .lead("governance", move || {
-                    meridian_governance::scheduler::run(scheduler.clone())
-                })
-                .await;
-        });
+        let scheduler = service.clone();
+        self.lead(&service.db, "governance", move || {
+            meridian_governance::scheduler::run(scheduler.clone())
+        })
+        .await?;
         Ok(service)
     }
 
@@ -471,14 +477,11 @@ impl Runtime {
             service.clone(),
             bindings,
         );
-        let (elector, timers) = (self.elector(&service.db).await?, service.clone());
-        tokio::spawn(async move {
-            elector
-                .lead("workflow", move || {
-                    meridian_workflow::scheduler::run(timers.clone())
-                })
-                .await;
-        });
+        let timers = service.clone();
+        self.lead(&service.db, "workflow", move || {
+            meridian_workflow::scheduler::run(timers.clone())
+        })
+        .await?;
         Ok(service)
     }
 }
