@@ -114,6 +114,20 @@ pub enum DbError {
     Query(#[from] diesel::result::Error),
 }
 
+/// Whether a query failed only because of concurrent transactions (a deadlock, or a
+/// serialisation failure): the same work may succeed when tried again.
+pub fn contention(error: &diesel::result::Error) -> bool {
+    use diesel::result::{DatabaseErrorKind, Error};
+    match error {
+        Error::DatabaseError(DatabaseErrorKind::SerializationFailure, _) => true,
+        Error::DatabaseError(_, info) => {
+            let message = info.message();
+            message.contains("deadlock detected") || message.contains("could not serialize")
+        }
+        _ => false,
+    }
+}
+
 /// A service's database: a connection pool and the way to use it from async code.
 #[derive(Clone)]
 pub struct Db {

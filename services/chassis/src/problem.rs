@@ -305,6 +305,12 @@ impl From<crate::db::DbError> for Problem {
                     .detail("the database is not reachable; try again shortly")
                     .header(header::RETRY_AFTER, HeaderValue::from_static("2"))
             }
+            crate::db::DbError::Query(ref query) if crate::db::contention(query) => {
+                tracing::warn!(%error, "database contention");
+                Self::new(codes::UNAVAILABLE)
+                    .detail("too much at once on the same records; try again shortly")
+                    .header(header::RETRY_AFTER, HeaderValue::from_static("1"))
+            }
             crate::db::DbError::Query(_) => Self::internal(&error),
         }
     }
@@ -462,6 +468,31 @@ pub async fn not_found() -> Result<HttpResponse, Problem> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A deadlock between concurrent transactions (seen under load: two approvers deciding the
+    /// same task at once) is a 503 to retry, never a 500.
+    #[test]
+    fn contention_is_a_503_to_retry_and_other_query_failures_are_500() {
+        use diesel::result::{DatabaseErrorKind, Error};
+        let deadlock = Error::DatabaseError(
+            DatabaseErrorKind::Unknown,
+            Box::new("deadlock detected".to_owned()),
+        );
+        let problem = Problem::from(crate::db::DbError::Query(deadlock));
+        assert_eq!(problem.code().status, 503);
+        let response = problem.error_response();
+        assert_eq!(response.headers().get(header::RETRY_AFTER).unwrap(), "1");
+        let serialization = Error::DatabaseError(
+            DatabaseErrorKind::SerializationFailure,
+            Box::new("could not serialize access".to_owned()),
+        );
+        assert_eq!(Problem::from(serialization).code().status, 503);
+        let broken = Error::DatabaseError(
+            DatabaseErrorKind::Unknown,
+            Box::new("syntax error".to_owned()),
+        );
+        assert_eq!(Problem::from(broken).code().status, 500);
+    }
 
     #[derive(Debug, serde::Deserialize)]
     #[serde(deny_unknown_fields)]
