@@ -52,6 +52,16 @@ impl Server {
     }
 }
 
+/// Where the reports go (`MERIDIAN_REPORTS`), made.
+fn reports() -> std::path::PathBuf {
+    let dir = std::env::var_os("MERIDIAN_REPORTS").map_or_else(
+        || std::env::temp_dir().join("meridian-reports"),
+        std::path::PathBuf::from,
+    );
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
 fn start(service: &str, db_url: &str, bus: &BusConfig, extra: &[(&str, &str)]) -> Server {
     let workflows = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../workflows");
     let mut command = Command::new(env!("CARGO_BIN_EXE_meridian"));
@@ -92,7 +102,15 @@ fn start(service: &str, db_url: &str, bus: &BusConfig, extra: &[(&str, &str)]) -
             break address.trim().to_owned();
         }
     };
-    std::thread::spawn(move || for _ in lines {});
+    // The server's log (its stdout) goes on to the reports folder, for the cause of any 5xx.
+    let log = reports().join(format!("{service}-{}.log", child.id()));
+    std::thread::spawn(move || {
+        if let Ok(mut file) = std::fs::File::create(log) {
+            for line in lines.map_while(Result::ok) {
+                let _ = writeln!(file, "{line}");
+            }
+        }
+    });
     Server { child, address }
 }
 
@@ -309,11 +327,7 @@ async fn load_is_held_at_a_fixed_rate_and_shed_above_capacity() {
         "peak_rss_mib": {"resolution": rss[0] / 1024, "control": rss[1] / 1024, "workflow": rss[2] / 1024},
         "above_capacity": {"requests": 200, "served": served, "shed_with_retry_after": shed, "other": bad.len()},
     });
-    let dir = std::env::var_os("MERIDIAN_REPORTS").map_or_else(
-        || std::env::temp_dir().join("meridian-reports"),
-        std::path::PathBuf::from,
-    );
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = reports();
     std::fs::write(
         dir.join("load.json"),
         serde_json::to_string_pretty(&report).unwrap(),
