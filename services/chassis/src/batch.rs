@@ -9,7 +9,9 @@
 //! A batch is all or nothing. When it fails, each of its requests runs again in a transaction of
 //! its own, so one bad request gets its own error and does not fail its neighbours; the batch
 //! function must therefore be safe to run twice on the same input (it is: nothing of a failed
-//! transaction remains).
+//! transaction remains). A request that fails only because of concurrent transactions (a
+//! deadlock between lanes, a serialisation failure: [`Transient`]) is tried again, a few times,
+//! before its error is answered.
 
 use std::sync::mpsc::{Receiver, Sender, TryRecvError, channel};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -18,6 +20,31 @@ use diesel::Connection;
 use tokio::sync::oneshot;
 
 use crate::db::{AnyConnection, Backend, Db, DbError};
+
+/// An error that may not happen when the same work is tried again (contention between
+/// transactions).
+pub trait Transient {
+    /// Whether trying again may succeed.
+    fn transient(&self) -> bool;
+}
+
+impl Transient for crate::Problem {
+    fn transient(&self) -> bool {
+        self.code() == crate::problem::codes::UNAVAILABLE
+    }
+}
+
+impl Transient for DbError {
+    fn transient(&self) -> bool {
+        match self {
+            DbError::Unavailable(_) => false,
+            DbError::Query(error) => crate::db::contention(error),
+        }
+    }
+}
+
+/// How often a request failing with a [`Transient`] error is tried alone again.
+const RETRIES: usize = 3;
 
 /// The most requests one transaction takes.
 pub const MAX_BATCH: usize = 64;
@@ -52,7 +79,7 @@ impl<I, O, E> Batcher<I, O, E>
 where
     I: Send + 'static,
     O: Send + 'static,
-    E: From<DbError> + From<diesel::result::Error> + Send + 'static,
+    E: From<DbError> + From<diesel::result::Error> + Transient + Send + 'static,
 {
     /// Starts the lanes (named `name`) on `db`. `batch` gets the requests in order and must
     /// answer each, in the same order. The lanes end when the last clone of the batcher is dropped.
@@ -114,7 +141,7 @@ fn next_batch<J>(jobs: &Mutex<Receiver<J>>) -> Option<Vec<J>> {
 
 fn run_lane<I, O, E>(db: &Db, jobs: &Mutex<Receiver<Job<I, O, E>>>, batch: &BatchFn<I, O, E>)
 where
-    E: From<DbError> + From<diesel::result::Error>,
+    E: From<DbError> + From<diesel::result::Error> + Transient,
 {
     while let Some(jobs) = next_batch(jobs) {
         let (items, replies): (Vec<I>, Vec<Reply<O, E>>) = jobs.into_iter().unzip();
@@ -128,7 +155,7 @@ where
 /// Commits `items` in one transaction, or each alone when that fails; one result per item.
 fn commit<I, O, E>(db: &Db, items: &[I], batch: &BatchFn<I, O, E>) -> Vec<Result<O, E>>
 where
-    E: From<DbError> + From<diesel::result::Error>,
+    E: From<DbError> + From<diesel::result::Error> + Transient,
 {
     let _writer = db.writer_lock_blocking();
     let mut conn = match db.checkout() {
@@ -155,13 +182,22 @@ where
             }
         })
     };
+    let alone = |conn: &mut AnyConnection, item: &I| {
+        let mut tries = 0;
+        loop {
+            match run(conn, std::slice::from_ref(item)) {
+                Err(error) if error.transient() && tries < RETRIES => {
+                    tries += 1;
+                    std::thread::sleep(std::time::Duration::from_millis(5 * (1 << tries)));
+                }
+                other => return other.map(|mut out| out.remove(0)),
+            }
+        }
+    };
     match run(&mut conn, items) {
         Ok(out) => out.into_iter().map(Ok).collect(),
-        Err(error) if items.len() == 1 => vec![Err(error)],
-        Err(_) => items
-            .iter()
-            .map(|item| run(&mut conn, std::slice::from_ref(item)).map(|mut out| out.remove(0)))
-            .collect(),
+        Err(error) if items.len() == 1 && !error.transient() => vec![Err(error)],
+        Err(_) => items.iter().map(|item| alone(&mut conn, item)).collect(),
     }
 }
 

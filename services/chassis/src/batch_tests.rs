@@ -99,3 +99,49 @@ async fn an_unreachable_database_is_an_error_for_each_request() {
     let answer = batcher.submit("x".to_owned()).await;
     assert!(matches!(answer, Err(DbError::Unavailable(_))), "{answer:?}");
 }
+
+/// A request that loses a deadlock twice is tried again and committed, once; one that keeps
+/// losing gets its error after the retries.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_losing_to_contention_is_tried_again() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let test = TestDb::new(crate::testing::Backend::Sqlite, CHASSIS_MIGRATIONS).await;
+    let tries = Arc::new(AtomicUsize::new(0));
+    let counted = tries.clone();
+    let batcher = Batcher::new(
+        "test-contention",
+        test.db.clone(),
+        move |conn: &mut AnyConnection, items: &[String]| {
+            let deadlock = || {
+                DbError::Query(diesel::result::Error::DatabaseError(
+                    diesel::result::DatabaseErrorKind::Unknown,
+                    Box::new("deadlock detected".to_owned()),
+                ))
+            };
+            if items.iter().any(|i| i == "always") {
+                return Err(deadlock());
+            }
+            if counted.fetch_add(1, Ordering::SeqCst) < 2 {
+                return Err(deadlock());
+            }
+            write(conn, items)
+        },
+    );
+    assert_eq!(
+        batcher.submit("lucky".to_owned()).await.unwrap(),
+        "stored lucky"
+    );
+    assert_eq!(
+        tries.load(Ordering::SeqCst),
+        3,
+        "two lost, the third committed"
+    );
+    let rows = test
+        .db
+        .run(|conn| Ok::<_, DbError>(stored(conn)))
+        .await
+        .unwrap();
+    assert_eq!(rows, ["lucky"]);
+    let error = batcher.submit("always".to_owned()).await.unwrap_err();
+    assert!(error.transient(), "{error}");
+}

@@ -60,6 +60,12 @@ pub enum StepError {
     Unavailable(String),
 }
 
+impl meridian_chassis::batch::Transient for StepError {
+    fn transient(&self) -> bool {
+        matches!(self, Self::Db(error) if meridian_chassis::db::contention(error))
+    }
+}
+
 impl From<meridian_chassis::db::DbError> for StepError {
     fn from(error: meridian_chassis::db::DbError) -> Self {
         match error {
