@@ -27,6 +27,16 @@ pub fn text(name: &str, value: &str, max: usize, required: bool, params: &mut Ve
     }
 }
 
+/// A request whose one field is a required text of 1 to `max` characters.
+///
+/// # Errors
+/// The 400 naming the field.
+pub fn one_text(name: &str, value: &str, max: usize) -> Result<(), Problem> {
+    let mut params = Vec::new();
+    text(name, value, max, true, &mut params);
+    checked(params)
+}
+
 /// One of `allowed`.
 pub fn one_of(name: &str, value: &str, allowed: &[&str], params: &mut Vec<InvalidParam>) {
     if !allowed.contains(&value) {

@@ -392,9 +392,7 @@ pub async fn complete_audit(
     body: Json<CompleteInput>,
     svc: web::Data<Governance>,
 ) -> Result<HttpResponse, Problem> {
-    let mut params = Vec::new();
-    text("report", &body.0.report, 50_000, true, &mut params);
-    checked(params)?;
+    super::one_text("report", &body.0.report, 50_000)?;
     let (now, actor, key, report) = (
         svc.clock.now(),
         who.subject.clone(),

@@ -593,9 +593,7 @@ pub async fn withdraw_document(
     body: Json<WithdrawInput>,
     svc: web::Data<Governance>,
 ) -> Result<HttpResponse, Problem> {
-    let mut params = Vec::new();
-    text("reason", &body.0.reason, 2000, true, &mut params);
-    checked(params)?;
+    super::one_text("reason", &body.0.reason, 2000)?;
     let (now, principal, key, reason) = (
         svc.clock.now(),
         who.principal.clone(),

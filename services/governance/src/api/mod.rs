@@ -18,7 +18,7 @@ use serde::Serialize;
 use serde_json::Value;
 use utoipa::OpenApi;
 
-pub(crate) use meridian_chassis::checks::{checked, one_of, slug, text};
+pub(crate) use meridian_chassis::checks::{checked, one_of, one_text, slug, text};
 
 /// Keeps the management system: context, scope, roles, risks, objectives, nonconformities,
 /// improvements, management reviews.

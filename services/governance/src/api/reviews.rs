@@ -492,9 +492,7 @@ pub async fn close_action(
     body: Json<CloseInput>,
     svc: web::Data<Governance>,
 ) -> Result<HttpResponse, Problem> {
-    let mut params = Vec::new();
-    text("outcome", &body.0.outcome, 5000, true, &mut params);
-    checked(params)?;
+    super::one_text("outcome", &body.0.outcome, 5000)?;
     let (now, principal, key, outcome) = (
         svc.clock.now(),
         who.principal.clone(),

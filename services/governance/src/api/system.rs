@@ -706,9 +706,7 @@ pub async fn review_risk(
     svc: web::Data<Governance>,
 ) -> Result<HttpResponse, Problem> {
     let input = body.0;
-    let mut params = Vec::new();
-    text("notes", &input.notes, 10_000, true, &mut params);
-    checked(params)?;
+    super::one_text("notes", &input.notes, 10_000)?;
     let (now, actor, key) = (svc.clock.now(), who.subject.clone(), id.into_inner());
     let view = svc
         .db

@@ -1074,9 +1074,7 @@ pub async fn close_action(
     body: Json<CloseActionInput>,
     svc: web::Data<Relationship>,
 ) -> Result<HttpResponse, Problem> {
-    let mut params = Vec::new();
-    text("outcome", &body.0.outcome, 5000, true, &mut params);
-    checked(params)?;
+    super::one_text("outcome", &body.0.outcome, 5000)?;
     let manager = who.has("relationship-manager") || who.has("supplier-manager");
     let (now, actor, key, outcome) = (
         svc.clock.now(),

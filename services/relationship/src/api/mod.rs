@@ -13,7 +13,7 @@ mod tests;
 
 use chrono::{DateTime, Utc};
 use meridian_chassis::auth::Role;
-pub(crate) use meridian_chassis::checks::{checked, one_of, page_limit, slug, text};
+pub(crate) use meridian_chassis::checks::{checked, one_of, one_text, page_limit, slug, text};
 use meridian_chassis::http::BearerAuth;
 use meridian_chassis::problem::InvalidParam;
 use utoipa::OpenApi;

@@ -772,9 +772,7 @@ pub async fn renew_contract(
     svc: web::Data<Relationship>,
 ) -> Result<HttpResponse, Problem> {
     let input = body.0;
-    let mut params = Vec::new();
-    text("notes", &input.notes, 5000, true, &mut params);
-    checked(params)?;
+    super::one_text("notes", &input.notes, 5000)?;
     let (now, actor, key) = (svc.clock.now(), who.subject.clone(), id.into_inner());
     let view = svc
         .db
@@ -836,9 +834,7 @@ pub async fn terminate_contract(
     body: Json<TerminateInput>,
     svc: web::Data<Relationship>,
 ) -> Result<HttpResponse, Problem> {
-    let mut params = Vec::new();
-    text("reason", &body.0.reason, 5000, true, &mut params);
-    checked(params)?;
+    super::one_text("reason", &body.0.reason, 5000)?;
     let (now, actor, key, reason) = (
         svc.clock.now(),
         who.subject.clone(),
@@ -1136,9 +1132,7 @@ pub async fn resolve_dispute(
     body: Json<ResolveDisputeInput>,
     svc: web::Data<Relationship>,
 ) -> Result<HttpResponse, Problem> {
-    let mut params = Vec::new();
-    text("resolution", &body.0.resolution, 20_000, true, &mut params);
-    checked(params)?;
+    super::one_text("resolution", &body.0.resolution, 20_000)?;
     let (now, actor, key, resolution) = (
         svc.clock.now(),
         who.subject.clone(),
