@@ -44,6 +44,22 @@ def main() -> int:
     elif require:
         print(f"no load report in {reports}", file=sys.stderr)
         failed = True
+    faults = reports / "faults.json"
+    if faults.exists():
+        r = json.loads(faults.read_text())
+        print(
+            f"faults survived: {len(r['faults'])} injected under load "
+            f"({r['store_faults_injected']} store faults besides), "
+            f"{r['acknowledged']['incidents'] + r['acknowledged']['changes_submitted'] + r['acknowledged']['decisions']} "
+            f"operations acknowledged; lost {r['lost']}, duplicated {r['duplicated']}, stuck {r['stuck']}, "
+            f"undrained {r['undrained']}, ledger {'intact' if r['ledger_intact'] else 'BROKEN'}, "
+            f"{r['server_errors']} server errors other than 503"
+        )
+        if r["server_errors"] or r["lost"] or r["duplicated"] or r["stuck"] or r["undrained"] or not r["ledger_intact"]:
+            failed = True
+    elif require:
+        print(f"no fault report in {reports}", file=sys.stderr)
+        failed = True
     return 1 if failed else 0
 
 

@@ -171,6 +171,7 @@ where
     let run = |conn: &mut AnyConnection, items: &[I]| {
         conn.transaction(|conn| {
             let out = batch(conn, items)?;
+            db.inject("commit")?;
             if out.len() == items.len() {
                 Ok(out)
             } else {

@@ -115,6 +115,11 @@ pub struct DatabaseConfig {
     pub pool_size: u32,
     /// Seconds to wait for a connection before giving up. Default 5.
     pub connect_timeout_seconds: u64,
+    /// For the fault suite only: the fraction (0 to 0.5) of commits and outbox marks that fail
+    /// on purpose ([`crate::faults`]). Default 0: none.
+    pub fault_rate: f64,
+    /// The seed of the injected faults. Default 1.
+    pub fault_seed: u64,
 }
 
 /// Which bus implementation to use.
@@ -345,6 +350,12 @@ impl DatabaseConfig {
             .map_err(|reason| ConfigError::key("database.url", reason))?;
         if self.pool_size == 0 {
             return Err(ConfigError::key("database.pool_size", "must be at least 1"));
+        }
+        if !(0.0..=0.5).contains(&self.fault_rate) {
+            return Err(ConfigError::key(
+                "database.fault_rate",
+                "must be between 0 and 0.5",
+            ));
         }
         Ok(())
     }

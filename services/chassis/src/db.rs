@@ -128,6 +128,34 @@ pub fn contention(error: &diesel::result::Error) -> bool {
     }
 }
 
+/// Whether a query failed because the connection went (the server restarted, shut down or is
+/// recovering): the database is unavailable for a moment, and the same work may succeed on a
+/// new connection.
+pub fn connection_lost(error: &diesel::result::Error) -> bool {
+    use diesel::result::{DatabaseErrorKind, Error};
+    match error {
+        // A rollback that failed because the connection went leaves this behind.
+        Error::DatabaseError(DatabaseErrorKind::ClosedConnection, _)
+        | Error::BrokenTransactionManager => true,
+        Error::DatabaseError(_, info) => {
+            let message = info.message();
+            [
+                "server closed the connection",
+                "no connection to the server",
+                "terminating connection",
+                "the database system is",
+                "connection to server",
+                "could not receive data from server",
+                "could not send data to server",
+                "SSL connection has been closed",
+            ]
+            .iter()
+            .any(|m| message.contains(m))
+        }
+        _ => false,
+    }
+}
+
 /// A service's database: a connection pool and the way to use it from async code.
 #[derive(Clone)]
 pub struct Db {
@@ -135,6 +163,8 @@ pub struct Db {
     /// SQLite allows one writer: write transactions queue here instead of failing with BUSY.
     writer: Option<Arc<tokio::sync::Mutex<()>>>,
     backend: Backend,
+    /// Injected failures (the fault suite only).
+    faults: Option<Arc<crate::faults::StoreFaults>>,
 }
 
 impl std::fmt::Debug for Db {
@@ -185,7 +215,23 @@ impl Db {
             pool,
             writer,
             backend,
+            faults: None,
         })
+    }
+
+    /// Fails a fraction of commits and outbox marks, as [`crate::faults`] says.
+    #[must_use]
+    pub fn with_faults(mut self, faults: Option<crate::faults::StoreFaults>) -> Self {
+        self.faults = faults.map(Arc::new);
+        self
+    }
+
+    /// An injected failure of `what`, when one is due (never without fault injection).
+    ///
+    /// # Errors
+    /// [`DbError::Unavailable`] naming the injected fault.
+    pub fn inject(&self, what: &'static str) -> Result<(), DbError> {
+        self.faults.as_ref().map_or(Ok(()), |f| f.fire(what))
     }
 
     /// The backend.
@@ -243,7 +289,15 @@ impl Db {
             Some(lock) => Some(lock.clone().lock_owned().await),
             None => None,
         };
-        self.run(move |conn| conn.transaction(f)).await
+        let db = self.clone();
+        self.run(move |conn| {
+            conn.transaction(|conn| {
+                let out = f(conn)?;
+                db.inject("commit")?;
+                Ok(out)
+            })
+        })
+        .await
     }
 
     /// Answers when the database does (for `/readyz`).

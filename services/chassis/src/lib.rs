@@ -20,6 +20,7 @@ pub mod checks;
 pub mod clock;
 pub mod config;
 pub mod db;
+pub mod faults;
 pub mod fields;
 pub mod guesses;
 pub mod http;

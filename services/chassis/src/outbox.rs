@@ -190,9 +190,11 @@ impl Relay {
             }
             delay = Duration::from_millis(100);
             let count = messages.len();
+            let db = self.db.clone();
             let deleted = self
                 .db
                 .run(move |conn| {
+                    db.inject("outbox mark")?;
                     diesel::delete(outbox::table.filter(outbox::seq.eq_any(seqs))).execute(conn)?;
                     backlog(conn).map_err(DbError::from)
                 })

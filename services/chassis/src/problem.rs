@@ -311,6 +311,12 @@ impl From<crate::db::DbError> for Problem {
                     .detail("too much at once on the same records; try again shortly")
                     .header(header::RETRY_AFTER, HeaderValue::from_static("1"))
             }
+            crate::db::DbError::Query(ref query) if crate::db::connection_lost(query) => {
+                tracing::warn!(%error, "database connection lost");
+                Self::new(codes::UNAVAILABLE)
+                    .detail("the database connection was lost; try again shortly")
+                    .header(header::RETRY_AFTER, HeaderValue::from_static("2"))
+            }
             crate::db::DbError::Query(_) => Self::internal(&error),
         }
     }
@@ -492,6 +498,29 @@ mod tests {
             Box::new("syntax error".to_owned()),
         );
         assert_eq!(Problem::from(broken).code().status, 500);
+    }
+
+    /// The database restarting under a request (seen in the fault suite) is a 503 to retry.
+    #[test]
+    fn a_lost_database_connection_is_a_503_to_retry() {
+        use diesel::result::{DatabaseErrorKind, Error};
+        for message in [
+            "server closed the connection unexpectedly",
+            "no connection to the server\n",
+            "terminating connection due to administrator command",
+            "the database system is starting up",
+        ] {
+            let lost =
+                Error::DatabaseError(DatabaseErrorKind::Unknown, Box::new(message.to_owned()));
+            assert_eq!(Problem::from(lost).code().status, 503, "{message}");
+        }
+        let closed =
+            Error::DatabaseError(DatabaseErrorKind::ClosedConnection, Box::new(String::new()));
+        assert_eq!(Problem::from(closed).code().status, 503);
+        assert_eq!(
+            Problem::from(Error::BrokenTransactionManager).code().status,
+            503
+        );
     }
 
     #[derive(Debug, serde::Deserialize)]

@@ -5,7 +5,8 @@
 //!   both backends.
 //! - [`test_bus_config`] / [`RabbitNames`]: RabbitMQ exchange and queue names of its own per test,
 //!   deleted on drop, so tests run in parallel on the shared broker and leave nothing behind.
-//! - [`RabbitNode`]: a private RabbitMQ node on free ports, for tests that stop the broker.
+//! - [`RabbitNode`] / [`PgNode`]: a private RabbitMQ node or PostgreSQL cluster on free ports, for
+//!   tests that stop, kill or restart the broker or the database.
 //! - [`TestKeys`]: RSA and EC key pairs, a JWKS document of their public halves, and token minting.
 #![expect(clippy::expect_used, reason = "test helpers fail the test loudly")]
 #![expect(
@@ -262,6 +263,7 @@ impl RabbitNode {
             .env("RABBITMQ_ENABLED_PLUGINS_FILE", self.dir.join("plugins"))
             .env("RABBITMQ_MNESIA_BASE", self.dir.join("mnesia"))
             .env("RABBITMQ_LOG_BASE", self.dir.join("log"))
+            .env("RABBITMQ_PID_FILE", self.dir.join("pid"))
             .env("RABBITMQ_DIST_PORT", dist_port.to_string());
     }
 
@@ -297,6 +299,150 @@ impl RabbitNode {
             }
             std::thread::sleep(Duration::from_millis(100));
         }
+    }
+}
+
+impl RabbitNode {
+    /// Every queue on the node with its ready and unacknowledged messages.
+    pub fn queues(&self) -> Vec<(String, u64)> {
+        let mut command = Command::new("rabbitmqctl");
+        command.args(["-n", &self.name, "-q", "list_queues", "name", "messages"]);
+        self.env(&mut command);
+        let output = command.output().expect("rabbitmqctl runs");
+        String::from_utf8_lossy(&output.stdout)
+            .lines()
+            .filter_map(|line| {
+                let (name, count) = line.split_once('\t')?;
+                Some((name.to_owned(), count.trim().parse().ok()?))
+            })
+            .collect()
+    }
+
+    /// Kills the node with SIGKILL (no goodbye to anyone) and waits until its port is closed.
+    pub fn kill(&self) {
+        let pid = std::fs::read_to_string(self.dir.join("pid")).expect("the node's pid file");
+        let _ = Command::new("kill").args(["-KILL", pid.trim()]).status();
+        for _ in 0..300 {
+            if !self.answers() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        panic!("the private RabbitMQ node did not die");
+    }
+}
+
+/// A private PostgreSQL cluster on a free port, for tests that restart the database. Stopped and
+/// its files removed when dropped.
+#[derive(Debug)]
+pub struct PgNode {
+    /// `postgres://postgres@127.0.0.1:{port}/postgres`.
+    pub admin_url: String,
+    port: u16,
+    dir: PathBuf,
+    bindir: PathBuf,
+}
+
+impl PgNode {
+    /// Creates a cluster (trust authentication) and starts it.
+    pub fn start() -> Self {
+        let bindir = Command::new("pg_config")
+            .arg("--bindir")
+            .output()
+            .ok()
+            .and_then(|o| String::from_utf8(o.stdout).ok())
+            .map_or_else(
+                || PathBuf::from("/usr/lib/postgresql/15/bin"),
+                |s| PathBuf::from(s.trim()),
+            );
+        let port = free_port();
+        let dir =
+            std::env::temp_dir().join(format!("meridian-pg-{}", uuid::Uuid::new_v4().simple()));
+        std::fs::create_dir_all(&dir).expect("cluster folder");
+        let _ = Command::new("chown")
+            .args(["-R", "postgres:postgres"])
+            .arg(&dir)
+            .status();
+        let node = Self {
+            admin_url: format!("postgres://postgres@127.0.0.1:{port}/postgres"),
+            port,
+            dir,
+            bindir,
+        };
+        let status = node
+            .command("initdb")
+            .args(["-A", "trust", "-U", "postgres", "-N", "-D"])
+            .arg(node.dir.join("data"))
+            .stdout(std::process::Stdio::null())
+            .status()
+            .expect("initdb runs");
+        assert!(status.success(), "initdb failed");
+        node.pg_ctl(&["start"]);
+        node
+    }
+
+    /// A command of the server's, as its owner (`postgres` when the test runs as root).
+    fn command(&self, program: &str) -> Command {
+        let program = self.bindir.join(program);
+        let root = Command::new("id")
+            .arg("-u")
+            .output()
+            .is_ok_and(|o| o.stdout.starts_with(b"0\n"));
+        if root {
+            let mut command = Command::new("runuser");
+            command.args(["-u", "postgres", "--"]).arg(program);
+            command
+        } else {
+            Command::new(program)
+        }
+    }
+
+    fn pg_ctl(&self, args: &[&str]) {
+        let options = format!(
+            "-p {} -k {} -c listen_addresses=127.0.0.1 -c fsync=on",
+            self.port,
+            self.dir.display()
+        );
+        let status = self
+            .command("pg_ctl")
+            .arg("-D")
+            .arg(self.dir.join("data"))
+            .args(["-w", "-t", "60", "-l"])
+            .arg(self.dir.join("log"))
+            .args(["-o", &options])
+            .args(args)
+            .stdout(std::process::Stdio::null())
+            .status()
+            .expect("pg_ctl runs");
+        assert!(status.success(), "pg_ctl {args:?} failed");
+    }
+
+    /// Restarts the cluster in immediate mode: every backend killed, crash recovery on start.
+    pub fn restart_immediate(&self) {
+        self.pg_ctl(&["-m", "immediate", "restart"]);
+    }
+
+    /// A new database on the cluster; its URL.
+    pub fn database(&self) -> String {
+        let name = format!("t_{}", uuid::Uuid::new_v4().simple());
+        let mut conn = PgConnection::establish(&self.admin_url).expect("the private cluster runs");
+        diesel::sql_query(format!("CREATE DATABASE {name}"))
+            .execute(&mut conn)
+            .expect("create database");
+        format!("postgres://postgres@127.0.0.1:{}/{name}", self.port)
+    }
+}
+
+impl Drop for PgNode {
+    fn drop(&mut self) {
+        let _ = self
+            .command("pg_ctl")
+            .arg("-D")
+            .arg(self.dir.join("data"))
+            .args(["-m", "immediate", "stop"])
+            .stdout(std::process::Stdio::null())
+            .status();
+        let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
 

@@ -286,7 +286,11 @@ impl Runtime {
             url,
             self.config.database.pool_size,
             Duration::from_secs(self.config.database.connect_timeout_seconds),
-        )?;
+        )?
+        .with_faults(meridian_chassis::faults::StoreFaults::new(
+            self.config.database.fault_rate,
+            self.config.database.fault_seed,
+        ));
         if migrate {
             db.migrate(migrations(service)).await?;
         }

@@ -6,159 +6,19 @@
 //! 500. The figures go to `$MERIDIAN_REPORTS/load.json` (rate and seconds from
 //! `MERIDIAN_LOAD_RPS` and `MERIDIAN_LOAD_SECONDS`: 100 and 60 in `make test`, 300 and 600 in
 //! `make soak`); nothing here asserts on a time.
-#![expect(clippy::unwrap_used, clippy::expect_used, reason = "tests fail loudly")]
 #![expect(
     clippy::disallowed_methods,
     reason = "the load's rate comes from the environment"
 )]
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpStream;
-use std::process::{Child, Command, Stdio};
+mod support;
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use meridian_chassis::config::BusConfig;
 use meridian_chassis::testing::{Backend, TestDb, amqp_url, test_bus_config};
-use secrecy::ExposeSecret;
 use serde_json::{Value, json};
-
-const SECRET: &str = "load-secret-load-secret-load-secret-0123";
-
-struct Server {
-    child: Child,
-    address: String,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Server {
-    /// Peak resident memory, KiB.
-    fn peak_rss_kib(&self) -> u64 {
-        std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
-            .ok()
-            .and_then(|s| {
-                s.lines()
-                    .find(|l| l.starts_with("VmHWM:"))
-                    .and_then(|l| l.split_whitespace().nth(1))
-                    .and_then(|v| v.parse().ok())
-            })
-            .unwrap_or(0)
-    }
-}
-
-/// Where the reports go (`MERIDIAN_REPORTS`), made.
-fn reports() -> std::path::PathBuf {
-    let dir = std::env::var_os("MERIDIAN_REPORTS").map_or_else(
-        || std::env::temp_dir().join("meridian-reports"),
-        std::path::PathBuf::from,
-    );
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
-fn start(service: &str, db_url: &str, bus: &BusConfig, extra: &[(&str, &str)]) -> Server {
-    let workflows = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../workflows");
-    let mut command = Command::new(env!("CARGO_BIN_EXE_meridian"));
-    command
-        .args(["serve", "--service", service, "--migrate"])
-        .env("MERIDIAN__HTTP__BIND", "127.0.0.1:0")
-        .env("MERIDIAN__HTTP__WORKERS", "2")
-        .env("MERIDIAN__DATABASE__URL", db_url)
-        .env("MERIDIAN__DATABASE__POOL_SIZE", "8")
-        .env("MERIDIAN__BUS__URL", bus.url.expose_secret())
-        .env("MERIDIAN__BUS__EXCHANGE", &bus.exchange)
-        .env(
-            "MERIDIAN__BUS__DEAD_LETTER_EXCHANGE",
-            &bus.dead_letter_exchange,
-        )
-        .env("MERIDIAN__BUS__QUEUE_PREFIX", &bus.queue_prefix)
-        .env("MERIDIAN__AUTH__MODE", "dev")
-        .env("MERIDIAN__AUTH__SECRET", SECRET)
-        .env("MERIDIAN__TELEMETRY__LOG_LEVEL", "warn")
-        .env("MERIDIAN__WORKFLOW__DEFINITIONS_DIR", workflows)
-        .env("MERIDIAN__CONTROL__CAB_MEMBERS", "ann,ben,cat");
-    for (k, v) in extra {
-        command.env(k, v);
-    }
-    let mut child = command
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let mut lines = BufReader::new(stdout).lines();
-    let address = loop {
-        let line = lines
-            .next()
-            .expect("the server prints its address")
-            .unwrap();
-        if let Some((_, address)) = line.split_once("listening on http://") {
-            break address.trim().to_owned();
-        }
-    };
-    // The server's log (its stdout) goes on to the reports folder, for the cause of any 5xx.
-    let log = reports().join(format!("{service}-{}.log", child.id()));
-    std::thread::spawn(move || {
-        if let Ok(mut file) = std::fs::File::create(log) {
-            for line in lines.map_while(Result::ok) {
-                let _ = writeln!(file, "{line}");
-            }
-        }
-    });
-    Server { child, address }
-}
-
-/// One HTTP/1.1 request: the status and the body (`None`: no answer at all).
-fn http(
-    address: &str,
-    method: &str,
-    path: &str,
-    token: &str,
-    body: &str,
-) -> Option<(u16, Value, String)> {
-    let mut stream = TcpStream::connect(address).ok()?;
-    stream
-        .set_read_timeout(Some(Duration::from_secs(30)))
-        .ok()?;
-    write!(
-        stream,
-        "{method} {path} HTTP/1.1\r\nHost: {address}\r\nAuthorization: Bearer {token}\r\n\
-         Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    )
-    .ok()?;
-    let mut response = String::new();
-    stream.read_to_string(&mut response).ok()?;
-    let status = response.get(9..12)?.parse().ok()?;
-    let (head, body) = response.split_once("\r\n\r\n").unwrap_or((&response, ""));
-    Some((
-        status,
-        serde_json::from_str(body).unwrap_or(Value::Null),
-        head.to_ascii_lowercase(),
-    ))
-}
-
-fn token(sub: &str, roles: &[&str]) -> String {
-    let auth = meridian_chassis::auth::Authenticator::new(&meridian_chassis::config::AuthConfig {
-        secret: secrecy::SecretString::from(SECRET.to_owned()),
-        ..meridian_chassis::testing::dev_auth_config()
-    })
-    .unwrap();
-    let roles: Vec<String> = roles.iter().map(|r| (*r).to_owned()).collect();
-    auth.mint_dev(
-        sub,
-        &roles,
-        meridian_chassis::Clock::now(&meridian_chassis::SystemClock),
-        chrono::Duration::hours(2),
-    )
-    .unwrap()
-}
+use support::{http, reports, start, token};
 
 struct Targets {
     resolution: String,

@@ -347,7 +347,7 @@ impl RabbitBus {
                 let delivery = delivery.map_err(|e| error("delivery", e))?;
                 let outcome = match Envelope::from_amqp(&delivery.properties, delivery.data.clone())
                 {
-                    Ok(envelope) => handler.handle(envelope).await,
+                    Ok(envelope) => handle_patiently(handler, envelope, queue).await,
                     Err(reason) => Err(HandleError::Malformed(reason)),
                 };
                 let (label, acked) = match &outcome {
@@ -415,5 +415,32 @@ impl RabbitBus {
                 tokio::time::sleep(Duration::from_secs(5)).await;
             }
         })
+    }
+}
+
+/// How long a consumer keeps a message whose handling fails transiently, trying it again, before
+/// it gives it back to the queue (where each return counts against the delivery limit).
+const PATIENCE: Duration = Duration::from_secs(30);
+
+/// Handles `envelope`, trying again with backoff while the failure is transient (the database
+/// restarting, say) for up to [`PATIENCE`], so an outage of the store does not spend the
+/// message's deliveries and dead-letter it. Handlers are idempotent, so a try that committed
+/// before its error was seen is not applied twice.
+async fn handle_patiently(
+    handler: &dyn Handler,
+    envelope: Envelope,
+    queue: &str,
+) -> Result<(), HandleError> {
+    let started = tokio::time::Instant::now();
+    let mut delay = Duration::from_millis(100);
+    loop {
+        match handler.handle(envelope.clone()).await {
+            Err(HandleError::Transient(reason)) if started.elapsed() < PATIENCE => {
+                tracing::warn!(queue, %reason, "handling failed; trying again");
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(Duration::from_secs(5));
+            }
+            other => return other,
+        }
     }
 }
