@@ -44,6 +44,24 @@ def main() -> int:
     elif require:
         print(f"no load report in {reports}", file=sys.stderr)
         failed = True
+    bad = reports / "bad-inputs.json"
+    if bad.exists():
+        r = json.loads(bad.read_text())
+        print(
+            f"bad inputs tried: {r['requests']} requests over {r['operations']} operations, "
+            f"{r['server_errors']} server errors, {r['failures']} other failures "
+            f"(responses outside the schema, undeclared methods, authorisation, invalid input accepted); "
+            f"{r['reported_only']['positive_data_acceptance']} operations whose handlers check more than the document says"
+        )
+        if r["failures"] or r["server_errors"] or not r["server_alive"]:
+            failed = True
+            for check, operations in r["detail"].items():
+                if check != "positive_data_acceptance":
+                    for operation, message in operations.items():
+                        print(f"  {check}: {operation}: {message}", file=sys.stderr)
+    elif require:
+        print(f"no bad-input report in {reports}", file=sys.stderr)
+        failed = True
     faults = reports / "faults.json"
     if faults.exists():
         r = json.loads(faults.read_text())

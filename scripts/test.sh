@@ -19,6 +19,17 @@ rm -rf "$MERIDIAN_REPORTS"
 mkdir -p "$MERIDIAN_REPORTS"
 cargo nextest run --workspace --profile ci "$@"
 if [ "$#" -eq 0 ]; then
+  # Bad inputs tried: schemathesis (from PyPI, in a virtualenv beside the build) over the OpenAPI
+  # document of every service.
+  venv="${CARGO_TARGET_DIR:-$PWD/target}/venv"
+  if [ ! -x "$venv/bin/st" ]; then
+    python3 -m venv "$venv"
+    "$venv/bin/pip" install --quiet --disable-pip-version-check "schemathesis==4.32.5"
+  fi
+  scripts/bad-inputs.py "${CARGO_TARGET_DIR:-target}/debug/meridian" "$venv/bin/st" "$MERIDIAN_REPORTS" \
+    || echo "bad inputs tried: failures (see $MERIDIAN_REPORTS/bad-inputs.json)" >&2
+fi
+if [ "$#" -eq 0 ]; then
   scripts/summary.py "$MERIDIAN_REPORTS" --require
 else
   scripts/summary.py "$MERIDIAN_REPORTS"

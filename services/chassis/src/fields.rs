@@ -105,11 +105,41 @@ pub fn check(
     Ok(())
 }
 
+/// Serialises a stored time (UTC without an offset, as the database keeps it) as RFC 3339 with
+/// its `Z`, as the API documents every time: `#[serde(serialize_with = "…::fields::utc")]`.
+///
+/// # Errors
+/// The serialiser's.
+pub fn utc<S: serde::Serializer>(
+    time: &chrono::NaiveDateTime,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    serializer.serialize_str(
+        &time
+            .and_utc()
+            .to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use serde_json::json;
 
     use super::*;
+
+    #[test]
+    fn a_stored_time_is_written_with_its_utc_offset() {
+        #[derive(serde::Serialize)]
+        struct At(#[serde(serialize_with = "utc")] chrono::NaiveDateTime);
+        let at = chrono::NaiveDate::from_ymd_opt(2026, 11, 26)
+            .unwrap()
+            .and_hms_micro_opt(18, 50, 45, 87_762)
+            .unwrap();
+        assert_eq!(
+            serde_json::to_string(&At(at)).unwrap(),
+            "\"2026-11-26T18:50:45.087762Z\""
+        );
+    }
 
     fn schema() -> BTreeMap<String, Field> {
         serde_json::from_value(json!({

@@ -132,8 +132,11 @@ pub async fn shed(
 /// # Errors
 /// Always: a 405 problem.
 #[expect(clippy::unused_async, reason = "actix handlers are async")]
-pub async fn method_not_allowed() -> Result<HttpResponse, crate::Problem> {
-    Err(crate::Problem::new(codes::METHOD_NOT_ALLOWED))
+pub async fn method_not_allowed(allow: &'static str) -> Result<HttpResponse, crate::Problem> {
+    Err(crate::Problem::new(codes::METHOD_NOT_ALLOWED).header(
+        actix_web::http::header::ALLOW,
+        actix_web::http::header::HeaderValue::from_static(allow),
+    ))
 }
 
 /// Adds the bearer (JWT) security scheme to a service's OpenAPI document.
@@ -156,6 +159,171 @@ impl utoipa::Modify for BearerAuth {
     }
 }
 
+/// Says in an OpenAPI document (as JSON) what every operation answers when it fails: each error
+/// response is an RFC 7807 problem (`application/problem+json`), and any status an operation
+/// does not list (401 without a token, 413 for a body too large, 429, 503 when shedding load or
+/// without its database) is one too, as the operation's `default` response.
+pub fn document_problems(doc: &mut serde_json::Value) {
+    use serde_json::{Value, json};
+    const PROBLEM: &str = "#/components/schemas/ProblemBody";
+    let Some(paths) = doc.get_mut("paths").and_then(Value::as_object_mut) else {
+        return;
+    };
+    for operation in paths
+        .values_mut()
+        .filter_map(Value::as_object_mut)
+        .flat_map(|item| item.values_mut())
+        .filter_map(Value::as_object_mut)
+    {
+        let responses = operation
+            .entry("responses")
+            .or_insert_with(|| json!({}))
+            .as_object_mut();
+        let Some(responses) = responses else { continue };
+        for response in responses.values_mut() {
+            let Some(content) = response.get_mut("content").and_then(Value::as_object_mut) else {
+                continue;
+            };
+            let is_problem = content
+                .get("application/json")
+                .is_some_and(|c| c["schema"]["$ref"] == PROBLEM);
+            if is_problem && let Some(media) = content.remove("application/json") {
+                content.insert("application/problem+json".to_owned(), media);
+            }
+        }
+        responses.entry("default").or_insert_with(|| {
+            json!({
+                "description": "Any other failure, as an RFC 7807 problem: 401 without a valid \
+                    token, 403 without the role, 413 for a body too large, 415 for a body that \
+                    is not JSON, 429 after too many attempts, 503 when the service sheds load or \
+                    cannot reach its database (with Retry-After)",
+                "content": {"application/problem+json": {"schema": {"$ref": PROBLEM}}}
+            })
+        });
+    }
+}
+
+/// Writes each `allOf` of object schemas in an OpenAPI document (as JSON) as the one object it
+/// is. A view that embeds its input (`#[serde(flatten)]`) is documented as `allOf` of the input,
+/// which allows no other properties, and the view's own fields: no value can satisfy both, so
+/// the document would describe nothing the API sends. The merged object has every member's
+/// properties and required fields, and allows no others when a member did not.
+pub fn merge_all_of(doc: &mut serde_json::Value) {
+    use serde_json::Value;
+    // Members that are themselves `allOf` merge first: a few passes settle every depth.
+    for _ in 0..4 {
+        let schemas = doc
+            .pointer("/components/schemas")
+            .and_then(Value::as_object)
+            .cloned()
+            .unwrap_or_default();
+        if !merge_in(doc, &schemas) {
+            return;
+        }
+    }
+}
+
+/// Merges the `allOf`s under `node`; whether any was.
+fn merge_in(
+    node: &mut serde_json::Value,
+    schemas: &serde_json::Map<String, serde_json::Value>,
+) -> bool {
+    use serde_json::Value;
+    let mut merged = false;
+    match node {
+        Value::Array(items) => {
+            for item in items {
+                merged |= merge_in(item, schemas);
+            }
+        }
+        Value::Object(map) => {
+            if let Some(Value::Array(members)) = map.get("allOf") {
+                let resolved: Vec<Value> = members
+                    .iter()
+                    .map(|m| {
+                        m.get("$ref")
+                            .and_then(Value::as_str)
+                            .and_then(|r| r.strip_prefix("#/components/schemas/"))
+                            .and_then(|name| schemas.get(name))
+                            .unwrap_or(m)
+                            .clone()
+                    })
+                    .collect();
+                let objects = resolved
+                    .iter()
+                    .all(|m| m.get("properties").is_some() && m.get("allOf").is_none());
+                if objects {
+                    let (mut properties, mut required) = (serde_json::Map::new(), Vec::new());
+                    let mut closed = false;
+                    for member in &resolved {
+                        if let Some(p) = member.get("properties").and_then(Value::as_object) {
+                            properties.extend(p.clone());
+                        }
+                        for r in member
+                            .get("required")
+                            .and_then(Value::as_array)
+                            .into_iter()
+                            .flatten()
+                        {
+                            if !required.contains(r) {
+                                required.push(r.clone());
+                            }
+                        }
+                        closed |= member.get("additionalProperties") == Some(&Value::Bool(false));
+                    }
+                    map.remove("allOf");
+                    map.insert("type".to_owned(), Value::from("object"));
+                    map.insert("properties".to_owned(), Value::Object(properties));
+                    if !required.is_empty() {
+                        map.insert("required".to_owned(), Value::Array(required));
+                    }
+                    if closed {
+                        map.insert("additionalProperties".to_owned(), Value::Bool(false));
+                    }
+                    merged = true;
+                }
+            }
+            for value in map.values_mut() {
+                merged |= merge_in(value, schemas);
+            }
+        }
+        _ => {}
+    }
+    merged
+}
+
+/// The `Allow` header of a resource with these methods (lower-case idents), e.g. `GET, POST`.
+#[macro_export]
+#[doc(hidden)]
+macro_rules! __allow {
+    ($first:ident $(, $method:ident)*) => {
+        ::core::concat!($crate::http::method_name!($first) $(, ", ", $crate::http::method_name!($method))*)
+    };
+}
+pub use __allow as allow;
+
+/// The upper-case name of a method ident.
+#[macro_export]
+#[doc(hidden)]
+macro_rules! __method_name {
+    (get) => {
+        "GET"
+    };
+    (post) => {
+        "POST"
+    };
+    (put) => {
+        "PUT"
+    };
+    (patch) => {
+        "PATCH"
+    };
+    (delete) => {
+        "DELETE"
+    };
+}
+pub use __method_name as method_name;
+
 /// A service's route table: `ROUTES` (every `(method, path)`, as the OpenAPI document has
 /// them) and `configure` (registers each route; other methods on a known path get a 405
 /// problem).
@@ -171,7 +339,9 @@ macro_rules! routes {
                 cfg.service(
                     ::actix_web::web::resource($path)
                         $(.route(::actix_web::web::$method().to($handler)))+
-                        .default_service(::actix_web::web::to($crate::http::method_not_allowed)),
+                        .default_service(::actix_web::web::to(|| {
+                            $crate::http::method_not_allowed($crate::http::allow!($($method),+))
+                        })),
                 );
             )+
         }
@@ -234,5 +404,60 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(again.status(), 200);
+    }
+
+    mod routed {
+        async fn ok() -> actix_web::HttpResponse {
+            actix_web::HttpResponse::Ok().finish()
+        }
+        crate::routes! {
+            "/things/{id}" => { get: ok, put: ok },
+        }
+    }
+
+    /// A method a resource lacks is a 405 problem with the `Allow` header naming those it has.
+    #[actix_web::test]
+    async fn a_method_the_resource_lacks_is_405_with_allow() {
+        let app =
+            actix_web::test::init_service(actix_web::App::new().configure(routed::configure)).await;
+        let req = actix_web::test::TestRequest::delete()
+            .uri("/things/1")
+            .to_request();
+        let response = app.call(req).await.unwrap();
+        assert_eq!(response.status(), 405);
+        assert_eq!(response.headers().get("allow").unwrap(), "GET, PUT");
+        assert_eq!(
+            routed::ROUTES,
+            &[("get", "/things/{id}"), ("put", "/things/{id}")]
+        );
+    }
+
+    /// Flattened views are documented as the one object they are; problems as problems.
+    #[actix_web::test]
+    async fn the_document_is_rewritten_to_say_what_is_sent() {
+        let mut doc = serde_json::json!({
+            "paths": {"/x": {"get": {"responses": {
+                "404": {"content": {"application/json": {"schema": {"$ref": "#/components/schemas/ProblemBody"}}}},
+                "200": {"content": {"application/json": {"schema": {"$ref": "#/components/schemas/View"}}}}
+            }}}},
+            "components": {"schemas": {
+                "Input": {"type": "object", "additionalProperties": false,
+                    "properties": {"name": {"type": "string"}}, "required": ["name"]},
+                "View": {"allOf": [{"$ref": "#/components/schemas/Input"},
+                    {"type": "object", "properties": {"id": {"type": "string"}}, "required": ["id"]}]},
+                "ProblemBody": {"type": "object", "properties": {}}
+            }}
+        });
+        super::document_problems(&mut doc);
+        super::merge_all_of(&mut doc);
+        let responses = &doc["paths"]["/x"]["get"]["responses"];
+        assert!(responses["404"]["content"]["application/problem+json"].is_object());
+        assert!(responses["default"]["content"]["application/problem+json"].is_object());
+        assert!(responses["200"]["content"]["application/json"].is_object());
+        let view = &doc["components"]["schemas"]["View"];
+        assert!(view.get("allOf").is_none());
+        assert_eq!(view["additionalProperties"], false);
+        assert_eq!(view["required"], serde_json::json!(["name", "id"]));
+        assert!(view["properties"]["id"].is_object() && view["properties"]["name"].is_object());
     }
 }

@@ -391,37 +391,70 @@ impl<T: DeserializeOwned + 'static> FromRequest for Json<T> {
     type Future = Pin<Box<dyn Future<Output = Result<Self, Problem>>>>;
 
     fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
-        let limit = req
-            .app_data::<BodyLimit>()
-            .map_or(256 * 1024, |limit| limit.0);
-        let is_json = req
+        let body = read_json_body(req, payload);
+        Box::pin(async move { from_json(&body.await?).map(Json) })
+    }
+}
+
+/// A JSON body that may be left out (no body at all): `None` then. A body that is there must be
+/// JSON and valid, as for [`Json`]; it is never taken for absent.
+#[derive(Debug)]
+pub struct OptionalJson<T>(pub Option<T>);
+
+impl<T: DeserializeOwned + 'static> FromRequest for OptionalJson<T> {
+    type Error = Problem;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, Problem>>>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let empty = req
             .headers()
-            .get(header::CONTENT_TYPE)
-            .and_then(|value| value.to_str().ok())
-            .and_then(|value| value.split(';').next())
-            .map(|mime| {
-                let mime = mime.trim().to_ascii_lowercase();
-                mime == "application/json" || mime.ends_with("+json")
-            })
-            .unwrap_or(false);
-        let mut payload = payload.take();
-        Box::pin(async move {
-            if !is_json {
-                return Err(Problem::new(codes::UNSUPPORTED_MEDIA_TYPE)
-                    .detail("send the body as application/json"));
-            }
-            let mut body = web::BytesMut::new();
-            while let Some(chunk) = payload.next().await {
-                let chunk = chunk
-                    .map_err(|_| Problem::field("body", "the request body could not be read"))?;
-                if body.len() + chunk.len() > limit {
-                    return Err(Problem::new(codes::PAYLOAD_TOO_LARGE)
-                        .detail(format!("the body may hold at most {limit} bytes")));
-                }
-                body.extend_from_slice(&chunk);
-            }
-            from_json(&body).map(Json)
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .is_none_or(|v| v.trim() == "0")
+            && req.headers().get(header::TRANSFER_ENCODING).is_none();
+        if empty {
+            return Box::pin(async { Ok(OptionalJson(None)) });
+        }
+        let body = read_json_body(req, payload);
+        Box::pin(async move { from_json(&body.await?).map(|v| OptionalJson(Some(v))) })
+    }
+}
+
+/// Reads a body that must be JSON (by its content type) and within `http.max_body_bytes`.
+fn read_json_body(
+    req: &HttpRequest,
+    payload: &mut Payload,
+) -> impl Future<Output = Result<web::BytesMut, Problem>> + 'static {
+    let limit = req
+        .app_data::<BodyLimit>()
+        .map_or(256 * 1024, |limit| limit.0);
+    let is_json = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.split(';').next())
+        .map(|mime| {
+            let mime = mime.trim().to_ascii_lowercase();
+            mime == "application/json" || mime.ends_with("+json")
         })
+        .unwrap_or(false);
+    let mut payload = payload.take();
+    async move {
+        if !is_json {
+            return Err(Problem::new(codes::UNSUPPORTED_MEDIA_TYPE)
+                .detail("send the body as application/json"));
+        }
+        let mut body = web::BytesMut::new();
+        while let Some(chunk) = payload.next().await {
+            let chunk =
+                chunk.map_err(|_| Problem::field("body", "the request body could not be read"))?;
+            if body.len() + chunk.len() > limit {
+                return Err(Problem::new(codes::PAYLOAD_TOO_LARGE)
+                    .detail(format!("the body may hold at most {limit} bytes")));
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok(body)
     }
 }
 

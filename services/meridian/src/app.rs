@@ -575,7 +575,10 @@ pub fn openapi_json() -> String {
     doc.merge(meridian_governance::api::openapi());
     doc.info.title = "Meridian".to_owned();
     doc.info.version = env!("CARGO_PKG_VERSION").to_owned();
-    doc.to_pretty_json().unwrap_or_else(|_| "{}".to_owned())
+    let mut doc = serde_json::to_value(&doc).unwrap_or_default();
+    meridian_chassis::http::document_problems(&mut doc);
+    meridian_chassis::http::merge_all_of(&mut doc);
+    serde_json::to_string_pretty(&doc).unwrap_or_else(|_| "{}".to_owned())
 }
 
 async fn serve_openapi(doc: web::Data<String>) -> HttpResponse {
@@ -753,5 +756,46 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// The served document says what the API answers: every error is a problem in
+    /// `application/problem+json`, every operation has a `default` (problem) response, and no
+    /// schema is an `allOf` that no value could satisfy (a view flattening a closed input).
+    #[test]
+    fn the_openapi_document_describes_what_the_api_sends() {
+        let doc: serde_json::Value = serde_json::from_str(&super::openapi_json()).unwrap();
+        let text = doc.to_string();
+        assert!(!text.contains("\"allOf\":[{\"$ref\":\"#/components/schemas/AgreementInput\""));
+        let mut operations = 0;
+        for (path, item) in doc["paths"].as_object().unwrap() {
+            for (method, operation) in item.as_object().unwrap() {
+                operations += 1;
+                let responses = operation["responses"].as_object().unwrap();
+                assert!(
+                    responses.contains_key("default"),
+                    "{method} {path} has no default"
+                );
+                for (status, response) in responses {
+                    let json = &response["content"]["application/json"]["schema"]["$ref"];
+                    assert_ne!(
+                        json, "#/components/schemas/ProblemBody",
+                        "{method} {path} {status}: a problem documented as application/json"
+                    );
+                }
+                for parameter in operation["parameters"].as_array().into_iter().flatten() {
+                    if parameter["in"] == "path" {
+                        let name = parameter["name"].as_str().unwrap();
+                        assert!(
+                            path.contains(&format!("{{{name}}}")),
+                            "{method} {path}: `{name}` is documented in the path"
+                        );
+                    }
+                }
+            }
+        }
+        assert!(operations > 200, "{operations} operations");
+        let view = &doc["components"]["schemas"]["AgreementView"];
+        assert_eq!(view["additionalProperties"], false);
+        assert!(view["properties"]["id"].is_object() && view["properties"]["name"].is_object());
     }
 }

@@ -195,6 +195,7 @@ pub async fn create_asset(
 
 /// `GET /v1/assets` filters.
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct AssetQuery {
     /// `licence` or `contract`.

@@ -363,6 +363,7 @@ pub async fn create_change(
 
 /// `GET /v1/changes` filters.
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ChangeQuery {
     /// In this state.
@@ -672,6 +673,7 @@ pub async fn submit_change(
 
 /// `GET /v1/changes/calendar` range.
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct CalendarQuery {
     /// From (RFC 3339).
@@ -895,6 +897,7 @@ pub async fn review_change(
 
 /// `GET /v1/changes/trends` range.
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct TrendQuery {
     /// From (RFC 3339): changes created since.

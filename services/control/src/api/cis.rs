@@ -200,6 +200,7 @@ pub async fn create_ci(
 
 /// `GET /v1/cis` filters.
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct CiQuery {
     /// Of this type.
@@ -555,6 +556,7 @@ pub async fn delete_relation(
 
 /// `GET /v1/cis/{id}/impact` parameters.
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ImpactQuery {
     /// `up` (default): what is affected if the CI fails; `down`: what the CI needs.
@@ -847,6 +849,7 @@ pub async fn import_cis(
 
 /// `GET /v1/cis/export` parameters.
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ExportQuery {
     /// `json` (default) or `csv`.

@@ -314,6 +314,7 @@ impl From<DecisionRow> for DecisionView {
 
 /// `GET /v1/change-gate/decisions` filters.
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct DecisionQuery {
     /// Only allowed (`true`) or denied (`false`).

@@ -451,6 +451,7 @@ pub async fn complete_audit(
 
 /// `GET /v1/audits` filter.
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct AuditQuery {
     /// `planned`, `in_progress` or `completed`.
@@ -500,6 +501,7 @@ pub async fn get_audit(
 
 /// `GET /v1/audit-programme` query.
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ProgrammeQuery {
     /// The year (default this one).
@@ -746,6 +748,7 @@ pub async fn act_on_nonconformity(
 
 /// `GET /v1/nonconformities` filters.
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct NonconformityQuery {
     /// `open`, `reacted`, `analysed`, `corrected` or `closed`.
@@ -1012,6 +1015,7 @@ pub async fn act_on_improvement(
 
 /// `GET /v1/improvements` filter.
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ImprovementQuery {
     /// `proposed`, `evaluated`, `approved`, `rejected`, `planned`, `implemented` or `measured`.

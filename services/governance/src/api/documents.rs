@@ -215,6 +215,7 @@ fn draft(
 
 /// `GET /v1/documents` filters.
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct DocumentQuery {
     /// `policy`, `procedure`, `plan`, `record` or `other`.

@@ -16,6 +16,7 @@ use crate::{evidence as report, ledger};
 
 /// `GET /v1/evidence` query.
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct EvidenceQuery {
     /// From (RFC 3339; default a year before `to`).
@@ -90,6 +91,7 @@ pub async fn readiness(
 
 /// `GET /v1/ledger` query.
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct LedgerQuery {
     /// Entries after this sequence number (the cursor).

@@ -434,6 +434,7 @@ pub async fn get_review(
 
 /// `GET /v1/review-actions` filters.
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ActionQuery {
     /// `open` or `done`.

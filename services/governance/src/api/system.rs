@@ -97,6 +97,7 @@ async fn save_context(
 
 /// `GET /v1/context` filter.
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ContextQuery {
     /// `internal_issue`, `external_issue` or `interested_party`.
@@ -395,6 +396,7 @@ pub struct CompetenceInput {
 
 /// `GET /v1/competences` filter.
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct CompetenceQuery {
     /// Of this person.
@@ -736,6 +738,7 @@ pub async fn review_risk(
 
 /// `GET /v1/risks` filters.
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct RiskQuery {
     /// `open` or `closed`.

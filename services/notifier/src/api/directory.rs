@@ -283,6 +283,7 @@ fn record(
 
 /// `GET /v1/recipients` filters.
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct RecipientQuery {
     /// The cursor: the last user id of the previous page.

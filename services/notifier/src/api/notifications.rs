@@ -73,6 +73,7 @@ impl From<NotificationRow> for NotificationView {
 
 /// Filters of `GET /v1/notifications`.
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct NotificationQuery {
     /// `me` (default), or a user id (notifier admins only), or `all` (admins).

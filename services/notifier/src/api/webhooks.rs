@@ -324,6 +324,7 @@ pub async fn delete_webhook(
 
 /// `GET /v1/webhooks/{id}/deliveries` filters.
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct DeliveryQuery {
     /// The cursor: the last id of the previous page.

@@ -217,6 +217,7 @@ pub async fn create_complaint(
 
 /// `GET /v1/complaints` filters.
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ComplaintQuery {
     /// In this state.

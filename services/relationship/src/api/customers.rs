@@ -253,6 +253,7 @@ pub async fn put_customer(
 
 /// `GET /v1/customers` filters.
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct CustomerQuery {
     /// Only those whose service review is overdue.
@@ -453,6 +454,7 @@ pub async fn put_party(
 
 /// `GET /v1/parties` filters.
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct PartyQuery {
     /// Of this customer.
@@ -523,8 +525,8 @@ pub struct ReviewView {
     pub period_from: NaiveDate,
     /// Its end.
     pub period_to: NaiveDate,
-    /// Agenda.
-    #[schema(value_type = Object)]
+    /// Agenda items.
+    #[schema(value_type = Vec<String>)]
     pub agenda: Value,
     /// Per service: the service report's figures, or why they could not be read.
     #[schema(value_type = Object)]
@@ -927,6 +929,7 @@ pub async fn hold_review(
 
 /// `GET /v1/service-reviews` filters.
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ReviewQuery {
     /// Of this customer.
@@ -995,6 +998,7 @@ pub async fn get_review(
 
 /// `GET /v1/follow-up-actions` filters.
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ActionQuery {
     /// `open` or `done`.

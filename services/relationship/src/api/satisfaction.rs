@@ -8,6 +8,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use chrono::{DateTime, Utc};
 use meridian_chassis::Problem;
 use meridian_chassis::auth::{AnyRole, Authenticated};
+use meridian_chassis::problem::ProblemBody;
 use meridian_chassis::problem::{InvalidParam, Query, codes};
 use meridian_proto::relationship::v1::SatisfactionRecorded;
 use secrecy::ExposeSecret;
@@ -299,14 +300,16 @@ async fn record(
 
 /// `POST /v1/surveys/respond/{token}`: records the answer (a form post from the page, or JSON).
 /// Forms get an HTML page back, JSON a status or a problem.
-#[utoipa::path(post, path = "/v1/surveys/respond/{token}", tag = "satisfaction", request_body = ResponseInput,
+#[utoipa::path(post, path = "/v1/surveys/respond/{token}", tag = "satisfaction",
+    request_body(content((ResponseInput = "application/json"), (ResponseInput = "application/x-www-form-urlencoded"))),
     params(("token" = String, Path, description = "The link's signed token")),
     responses(
-        (status = 200, description = "Recorded"),
-        (status = 400, description = "A bad field, named", body = meridian_chassis::problem::ProblemBody),
-        (status = 404, description = "Not a link of ours", body = meridian_chassis::problem::ProblemBody),
-        (status = 409, description = "Answered already", body = meridian_chassis::problem::ProblemBody),
-        (status = 410, description = "Expired", body = meridian_chassis::problem::ProblemBody),
+        (status = 200, description = "Recorded: JSON for JSON, a page for a form", content((Object = "application/json"), (String = "text/html"))),
+        (status = 400, description = "A bad field, named", content((ProblemBody = "application/problem+json"), (String = "text/html"))),
+        (status = 404, description = "Not a link of ours", content((ProblemBody = "application/problem+json"), (String = "text/html"))),
+        (status = 409, description = "Answered already", content((ProblemBody = "application/problem+json"), (String = "text/html"))),
+        (status = 410, description = "Expired", content((ProblemBody = "application/problem+json"), (String = "text/html"))),
+        (status = "default", description = "Any other failure: a problem for JSON, a page for a form", content((ProblemBody = "application/problem+json"), (String = "text/html"))),
     ))]
 pub async fn respond(
     req: HttpRequest,
@@ -342,6 +345,7 @@ pub async fn respond(
 
 /// `GET /v1/satisfaction` query.
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ScoresQuery {
     /// From (RFC 3339; default 90 days before `to`).

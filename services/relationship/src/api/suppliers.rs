@@ -280,6 +280,7 @@ pub async fn put_supplier(
 
 /// `GET /v1/suppliers` filters.
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct SupplierQuery {
     /// `external`, `internal` or `customer`.
@@ -658,6 +659,7 @@ pub async fn put_contract(
 
 /// `GET /v1/contracts` filters.
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ContractQuery {
     /// Of this supplier.
@@ -963,6 +965,7 @@ pub async fn add_measurement(
 
 /// `GET /v1/contracts/{id}/measurements` query.
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct MeasurementQuery {
     /// Periods ending on or after (default a year before `to`).
@@ -1169,6 +1172,7 @@ pub async fn resolve_dispute(
 
 /// `GET /v1/disputes` filters.
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct DisputeQuery {
     /// Of this supplier.
@@ -1246,6 +1250,7 @@ fn review_view(row: store::SupplierReviewRow) -> SupplierReviewView {
 
 /// `GET /v1/supplier-reviews` filters.
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct SupplierReviewQuery {
     /// Of this supplier.

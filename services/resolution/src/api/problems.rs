@@ -10,7 +10,7 @@ use chrono::{DateTime, Utc};
 use meridian_chassis::Problem;
 use meridian_chassis::auth::{AnyRole, Authenticated};
 use meridian_chassis::db::AnyConnection;
-use meridian_chassis::problem::{InvalidParam, Json, Query, codes};
+use meridian_chassis::problem::{InvalidParam, Json, OptionalJson, Query, codes};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use utoipa::{IntoParams, ToSchema};
@@ -312,6 +312,7 @@ pub async fn create_problem(
 
 /// `GET /v1/problems` filters.
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ProblemQuery {
     /// In this state.
@@ -475,9 +476,9 @@ macro_rules! problem_action {
                 (status = 409, description = "The state does not allow it", body = meridian_chassis::problem::ProblemBody),
             ),
             security(("bearer" = [])))]
-        pub async fn $name(who: Authenticated<Agent>, id: web::Path<String>, body: Option<Json<Transition>>, svc: web::Data<Resolution>) -> Result<HttpResponse, Problem> {
+        pub async fn $name(who: Authenticated<Agent>, id: web::Path<String>, body: OptionalJson<Transition>, svc: web::Data<Resolution>) -> Result<HttpResponse, Problem> {
             let (key, actor, now) = (id.into_inner(), who.subject.clone(), meridian_chassis::clock::to_micros(svc.clock.now()));
-            let body = body.map(|b| b.0).unwrap_or_default();
+            let body = body.0.unwrap_or_default();
             let view = svc.db.transaction(move |conn| transition(conn, &key, $action, &body, &actor, now)).await?;
             svc.waker.wake();
             Ok(HttpResponse::Ok().json(view))
@@ -691,10 +692,10 @@ pub const CHANGE_REQUESTED: &str = "resolution.problem.change_requested";
 pub async fn request_change(
     who: Authenticated<Agent>,
     id: web::Path<String>,
-    body: Option<Json<RequestChange>>,
+    body: OptionalJson<RequestChange>,
     svc: web::Data<Resolution>,
 ) -> Result<HttpResponse, Problem> {
-    let body = body.map(|b| b.0).unwrap_or_default();
+    let body = body.0.unwrap_or_default();
     let mut params = Vec::new();
     if let Some(title) = &body.title {
         text(&mut params, "title", title, 200, true);
@@ -782,6 +783,7 @@ pub async fn request_change(
 
 /// `GET /v1/known-errors` filters.
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct KnownErrorQuery {
     /// Words to find in the title, symptoms, root cause or workaround.
@@ -836,6 +838,7 @@ pub async fn search_known_errors(
 
 /// `GET /v1/problems/proposals` query.
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ProposalQuery {
     /// The window, days back from now (default `resolution.problems.trend_window_days`, 7).

@@ -427,6 +427,26 @@ on_both_backends!(
             .await;
         let id = problem["id"].as_str().unwrap().to_owned();
         let path = format!("/v1/problems/{id}/change");
+        // The body may be left out, but a body that is there must be JSON (seen with
+        // schemathesis: random bytes were taken for no body).
+        let (status, body) = h
+            .call_raw(
+                Method::POST,
+                &path,
+                Some(("application/json", b"g".to_vec())),
+            )
+            .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+        let (status, _) = h
+            .call_raw(Method::POST, &path, Some(("text/plain", b"{}".to_vec())))
+            .await;
+        assert_eq!(status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
+        // A method the resource does not have: 405, saying which it has.
+        let (status, body) = h.call_raw(Method::DELETE, &path, None).await;
+        assert_eq!(
+            (status, body["code"].as_str()),
+            (StatusCode::METHOD_NOT_ALLOWED, Some("method_not_allowed"))
+        );
         let (status, body) = h
             .call(Method::POST, &path, Some(json!({"title": " "})))
             .await;

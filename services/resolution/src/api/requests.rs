@@ -13,7 +13,7 @@ use meridian_chassis::Problem;
 use meridian_chassis::auth::{AnyRole, Authenticated, Principal};
 use meridian_chassis::db::AnyConnection;
 use meridian_chassis::fields::Field;
-use meridian_chassis::problem::{InvalidParam, Json, Query, codes};
+use meridian_chassis::problem::{InvalidParam, Json, OptionalJson, Query, codes};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
@@ -73,6 +73,7 @@ impl From<ItemRow> for ItemView {
 
 /// `GET /v1/request-items` filter.
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ItemQuery {
     /// Of this catalogue service.
@@ -296,6 +297,7 @@ pub async fn create_request(
 
 /// `GET /v1/requests` filters.
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct RequestQuery {
     /// In this state.
@@ -531,7 +533,7 @@ fn may(who: &Principal, row: &RequestRow, action: RequestAction) -> Result<(), P
 pub async fn act_on_request(
     who: Authenticated<AnyRole>,
     path: web::Path<(String, String)>,
-    body: Option<Json<RequestDecision>>,
+    body: OptionalJson<RequestDecision>,
     svc: web::Data<Resolution>,
 ) -> Result<HttpResponse, Problem> {
     let (key, action) = path.into_inner();
@@ -541,7 +543,7 @@ pub async fn act_on_request(
             format!("`{action}` is not one of approve, reject, start, fulfil, close, cancel"),
         )
     })?;
-    let body = body.map(|b| b.0).unwrap_or_default();
+    let body = body.0.unwrap_or_default();
     let (principal, now) = (
         who.principal.clone(),
         meridian_chassis::clock::to_micros(svc.clock.now()),

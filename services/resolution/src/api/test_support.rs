@@ -68,6 +68,28 @@ impl Harness {
         .await
     }
 
+    /// Calls as `pat` with a raw body of `content_type`; the status and the body as JSON.
+    pub async fn call_raw(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<(&str, Vec<u8>)>,
+    ) -> (StatusCode, Value) {
+        let (status, bytes) = meridian_chassis::testing::request(
+            crate::configure(self.svc.clone()),
+            &self.auth,
+            Some(("pat", &["agent"])),
+            method,
+            path,
+            body,
+        )
+        .await;
+        (
+            status,
+            serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+        )
+    }
+
     /// The events waiting in the outbox, oldest first.
     pub async fn outbox(&self) -> Vec<meridian_chassis::bus::Envelope> {
         meridian_chassis::testing::outbox(&self.svc.db, None).await

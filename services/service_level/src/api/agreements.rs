@@ -445,6 +445,7 @@ async fn save(
 
 /// `GET /v1/agreements` filters.
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct AgreementQuery {
     /// Only those of this service.

@@ -251,6 +251,7 @@ async fn save(
 
 /// `GET /v1/services` filters.
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ServiceQuery {
     /// Only in this status.

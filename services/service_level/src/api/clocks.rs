@@ -79,6 +79,7 @@ impl From<ClockRow> for ClockView {
 
 /// `GET /v1/sla-clocks` filters.
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ClockQuery {
     /// A ticket's id or number.
@@ -207,6 +208,7 @@ impl From<BreachRow> for BreachView {
 
 /// `GET /v1/breaches` filters.
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct BreachQuery {
     /// A service.

@@ -268,6 +268,7 @@ pub async fn put_outage(
 
 /// A window of a service.
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct WindowQuery {
     /// From (RFC 3339; default 30 days before `to`).
@@ -471,6 +472,7 @@ pub async fn create_plan(
 
 /// `GET /v1/continuity-plans` filters.
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct PlanQuery {
     /// Of this service.

@@ -84,6 +84,7 @@ pub struct ServiceReport {
 
 /// `GET /v1/reports/services/{id}` query.
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ReportQuery {
     /// From (RFC 3339; default 30 days before `to`).

@@ -17,6 +17,7 @@ use crate::store::definitions::{self as store, VersionRow};
 
 /// `GET /v1/definitions` filters.
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct DefinitionQuery {
     /// Only the versions of this definition.

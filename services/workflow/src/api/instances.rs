@@ -325,6 +325,7 @@ where
 
 /// `GET /v1/workflow-incidents` paging.
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct IncidentQuery {
     /// At most this many (1–500, default 100).

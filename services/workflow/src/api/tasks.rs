@@ -125,6 +125,7 @@ fn view(
 
 /// `GET /v1/tasks` filters. Without `assignee`, `candidate` or `instance`: `assignee=me`.
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct TaskQuery {
     /// `me`, or a user id (workflow admins only).

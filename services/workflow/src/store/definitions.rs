@@ -25,7 +25,8 @@ pub struct VersionRow {
     pub origin: String,
     /// Who deployed it (`system:startup` for files).
     pub deployed_by: String,
-    /// When it became the newest (UTC).
+    /// When it became the newest.
+    #[serde(serialize_with = "meridian_chassis::fields::utc")]
     pub deployed_at: NaiveDateTime,
 }
 
