@@ -62,6 +62,16 @@ def main() -> int:
     elif require:
         print(f"no bad-input report in {reports}", file=sys.stderr)
         failed = True
+    fuzz = reports / "fuzz.json"
+    if fuzz.exists():
+        r = json.loads(fuzz.read_text())
+        names = ", ".join(t["target"] for t in r["targets"])
+        print(f"fuzzed: {len(r['targets'])} targets ({names}), {r['inputs']} inputs, {r['crashes']} crashes")
+        if r["crashes"]:
+            failed = True
+    elif require:
+        print(f"no fuzz report in {reports}", file=sys.stderr)
+        failed = True
     faults = reports / "faults.json"
     if faults.exists():
         r = json.loads(faults.read_text())

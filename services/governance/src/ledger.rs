@@ -136,11 +136,13 @@ pub fn entry_hash(e: &EntryRow) -> String {
     hex(&Sha256::digest(fields.to_string().as_bytes()))
 }
 
-fn entry_message(seq: i64, hash: &str) -> String {
+/// What an entry's signature signs.
+pub fn entry_message(seq: i64, hash: &str) -> String {
     format!("meridian-ledger-entry:{seq}:{hash}")
 }
 
-fn checkpoint_message(seq: i64, hash: &str) -> String {
+/// What a checkpoint's signature signs.
+pub fn checkpoint_message(seq: i64, hash: &str) -> String {
     format!("meridian-ledger-checkpoint:{seq}:{hash}")
 }
 
