@@ -58,7 +58,10 @@ pub fn bus_message(data: &[u8]) {
     };
     let mut headers = FieldTable::default();
     for line in String::from_utf8_lossy(head).lines() {
-        if let Some((name, value)) = line.split_once('=') {
+        // AMQP field names are short strings: at most 255 bytes.
+        if let Some((name, value)) = line.split_once('=')
+            && name.len() <= 255 - "cloudEvents_".len()
+        {
             headers.insert(
                 ShortString::from(format!("cloudEvents_{name}")),
                 AMQPValue::LongString(LongString::from(value.as_bytes().to_vec())),
