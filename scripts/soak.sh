@@ -9,5 +9,6 @@ export MERIDIAN_LOAD_RPS="${MERIDIAN_LOAD_RPS:-300}"
 export MERIDIAN_LOAD_SECONDS="${MERIDIAN_LOAD_SECONDS:-600}"
 export MERIDIAN_REPORTS="${CARGO_TARGET_DIR:-$PWD/target}/soak"
 rm -rf "$MERIDIAN_REPORTS" && mkdir -p "$MERIDIAN_REPORTS"
-cargo nextest run -p meridian --test load --profile soak
+# Measured on the release build, as it is deployed (a debug build is several times slower).
+cargo nextest run -p meridian --test load --profile soak --cargo-profile release
 scripts/summary.py "$MERIDIAN_REPORTS"

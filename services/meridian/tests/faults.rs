@@ -664,15 +664,7 @@ fn store_faults_logged(pids: &[u32]) -> usize {
 /// Publishes messages no consumer can read, to every service's queue: some without the
 /// CloudEvents attributes, some well addressed with a payload that does not decode. Their bodies.
 fn publish_poison(url: &str, exchange: &str) -> Vec<String> {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    runtime.block_on(async {
-        let conn = lapin::Connection::connect(url, lapin::ConnectionProperties::default())
-            .await
-            .unwrap();
-        let channel = conn.create_channel().await.unwrap();
+    on_channel(url, async |channel| {
         channel
             .confirm_select(lapin::options::ConfirmSelectOptions::default())
             .await
@@ -717,22 +709,13 @@ fn publish_poison(url: &str, exchange: &str) -> Vec<String> {
                 bodies.push(body);
             }
         }
-        let _ = conn.close(200, "done".into()).await;
         bodies
     })
 }
 
 /// Takes every message off `queue`; their bodies.
 fn drain(url: &str, queue: &str) -> Vec<String> {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    runtime.block_on(async {
-        let conn = lapin::Connection::connect(url, lapin::ConnectionProperties::default())
-            .await
-            .unwrap();
-        let channel = conn.create_channel().await.unwrap();
+    on_channel(url, async |channel| {
         let mut bodies = Vec::new();
         while let Ok(Some(message)) = channel
             .basic_get(
@@ -743,7 +726,23 @@ fn drain(url: &str, queue: &str) -> Vec<String> {
         {
             bodies.push(String::from_utf8_lossy(&message.delivery.data).into_owned());
         }
-        let _ = conn.close(200, "done".into()).await;
         bodies
+    })
+}
+
+/// Runs `work` on a channel of a new connection to the broker at `url`, then closes it.
+fn on_channel<T>(url: &str, work: impl AsyncFnOnce(&lapin::Channel) -> T) -> T {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let conn = lapin::Connection::connect(url, lapin::ConnectionProperties::default())
+            .await
+            .unwrap();
+        let channel = conn.create_channel().await.unwrap();
+        let out = work(&channel).await;
+        let _ = conn.close(200, "done".into()).await;
+        out
     })
 }

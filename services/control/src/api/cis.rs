@@ -215,6 +215,7 @@ pub struct CiQuery {
     /// The cursor: the last id of the previous page.
     pub after: Option<String>,
     /// Page size, 1–500 (default 100).
+    #[param(minimum = 1, maximum = 500)]
     pub limit: Option<i64>,
 }
 
@@ -562,6 +563,7 @@ pub struct ImpactQuery {
     /// `up` (default): what is affected if the CI fails; `down`: what the CI needs.
     pub direction: Option<String>,
     /// Relations to follow, 1–10 (default 5).
+    #[param(minimum = 1, maximum = 10)]
     pub depth: Option<usize>,
 }
 

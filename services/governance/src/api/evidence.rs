@@ -97,6 +97,7 @@ pub struct LedgerQuery {
     /// Entries after this sequence number (the cursor).
     pub after: Option<i64>,
     /// Page size, 1–1000 (default 100).
+    #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<i64>,
     /// Of this event type or pattern (`*`, `#`).
     #[serde(rename = "type")]

@@ -85,6 +85,7 @@ pub struct NotificationQuery {
     /// The cursor: the last id of the previous page.
     pub after: Option<String>,
     /// Page size, 1–200 (default 50).
+    #[param(minimum = 1, maximum = 200)]
     pub limit: Option<i64>,
 }
 

@@ -261,6 +261,7 @@ pub struct CustomerQuery {
     /// The cursor: the last id of the previous page.
     pub after: Option<String>,
     /// Page size, 1–200 (default 50).
+    #[param(minimum = 1, maximum = 200)]
     pub limit: Option<i64>,
 }
 
@@ -937,6 +938,7 @@ pub struct ReviewQuery {
     /// `planned` or `held`.
     pub state: Option<String>,
     /// Page size, 1–200 (default 50).
+    #[param(minimum = 1, maximum = 200)]
     pub limit: Option<i64>,
 }
 
@@ -1010,6 +1012,7 @@ pub struct ActionQuery {
     /// Only open actions past their due date.
     pub overdue: Option<bool>,
     /// Page size, 1–200 (default 50).
+    #[param(minimum = 1, maximum = 200)]
     pub limit: Option<i64>,
 }
 

@@ -288,6 +288,7 @@ pub struct SupplierQuery {
     /// The cursor: the last id of the previous page.
     pub after: Option<String>,
     /// Page size, 1–200 (default 50).
+    #[param(minimum = 1, maximum = 200)]
     pub limit: Option<i64>,
 }
 
@@ -671,6 +672,7 @@ pub struct ContractQuery {
     /// The cursor: the last id of the previous page.
     pub after: Option<String>,
     /// Page size, 1–200 (default 50).
+    #[param(minimum = 1, maximum = 200)]
     pub limit: Option<i64>,
 }
 
@@ -1180,6 +1182,7 @@ pub struct DisputeQuery {
     /// `open` or `resolved`.
     pub state: Option<String>,
     /// Page size, 1–200 (default 50).
+    #[param(minimum = 1, maximum = 200)]
     pub limit: Option<i64>,
 }
 
@@ -1258,6 +1261,7 @@ pub struct SupplierReviewQuery {
     /// `in_progress`, `completed` or `cancelled`.
     pub state: Option<String>,
     /// Page size, 1–200 (default 50).
+    #[param(minimum = 1, maximum = 200)]
     pub limit: Option<i64>,
 }
 

@@ -488,6 +488,7 @@ pub struct ListQuery {
     /// States, comma-separated (e.g. `new,assigned`).
     pub state: Option<String>,
     /// Priority, 1–5.
+    #[param(minimum = 1, maximum = 5)]
     pub priority: Option<i64>,
     /// Assignee; `me` for the caller.
     pub assignee: Option<String>,
@@ -504,6 +505,7 @@ pub struct ListQuery {
     /// `created_at`, `-created_at` (default), `updated_at`, `-updated_at`, `priority`, `-priority`.
     pub sort: Option<String>,
     /// Page size, 1–200 (default 50).
+    #[param(minimum = 1, maximum = 200)]
     pub limit: Option<i64>,
     /// The `next_cursor` of the previous page.
     pub cursor: Option<String>,

@@ -320,6 +320,7 @@ pub struct ProblemQuery {
     /// The cursor: the last id of the previous page.
     pub after: Option<String>,
     /// Page size, 1–200 (default 50).
+    #[param(minimum = 1, maximum = 200)]
     pub limit: Option<i64>,
 }
 
@@ -793,6 +794,7 @@ pub struct KnownErrorQuery {
     /// A service.
     pub service: Option<String>,
     /// At most, 1–100 (default 20).
+    #[param(minimum = 1, maximum = 100)]
     pub limit: Option<i64>,
 }
 

@@ -329,6 +329,7 @@ where
 #[serde(deny_unknown_fields)]
 pub struct IncidentQuery {
     /// At most this many (1–500, default 100).
+    #[param(minimum = 1, maximum = 500)]
     pub limit: Option<i64>,
 }
 

@@ -140,6 +140,7 @@ pub struct TaskQuery {
     /// The cursor: the last id of the previous page.
     pub after: Option<Uuid>,
     /// Page size, 1–200 (default 50).
+    #[param(minimum = 1, maximum = 200)]
     pub limit: Option<i64>,
 }
 
