@@ -33,7 +33,8 @@ def free_port() -> int:
 
 
 def main() -> int:
-    binary, cli, reports = sys.argv[1], sys.argv[2], pathlib.Path(sys.argv[3])
+    binary, cli = (str(pathlib.Path(p).resolve()) for p in sys.argv[1:3])
+    reports = pathlib.Path(sys.argv[3]).resolve()
     examples = sys.argv[4] if len(sys.argv) > 4 else "10"
     reports.mkdir(parents=True, exist_ok=True)
     data = tempfile.mkdtemp(prefix="meridian-bad-inputs-")
@@ -64,7 +65,6 @@ def main() -> int:
             [cli, "run", f"{base}/v1/openapi.json", "--checks", "all",
              "--header", f"Authorization: Bearer {token}",
              "--max-examples", examples, "--workers", "2", "--generation-deterministic",
-             "--generation-database", "none",
              "--report", "ndjson", "--report-ndjson-path", str(events.resolve())],
             cwd=data,
             stdout=open(reports / "bad-inputs-schemathesis.txt", "w"),
@@ -80,6 +80,10 @@ def main() -> int:
             server.kill()
         shutil.rmtree(data, ignore_errors=True)
 
+    if not events.exists():
+        print(f"bad inputs: schemathesis wrote no events; see {reports / 'bad-inputs-schemathesis.txt'}",
+              file=sys.stderr)
+        return 1
     failures = collections.defaultdict(dict)
     operations, cases, requests, errors = 0, 0, 0, []
     for line in events.read_text().splitlines():
