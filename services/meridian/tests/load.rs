@@ -55,9 +55,8 @@ fn operation(slot: u64, t: &Targets) -> bool {
         }
         7 | 8 => {
             // Deciders race as approvers do: one of the open tasks, chosen by the slot; a task
-            // another decider closed first is answered 409 `task_closed` (or
-            // `workflow_instance_not_running` when that decision ended the instance), which is
-            // right.
+            // another decider closed first (even when that decision ended the instance) is
+            // answered 409 `task_closed`, which is right.
             let Some((200, page, _)) = http(&t.workflow, "GET", "/v1/tasks?candidate=me&limit=20", &t.manager, "") else {
                 return false;
             };
@@ -75,13 +74,7 @@ Some(task) => {
                     };
                     let path = format!("/v1/tasks/{}/complete", task["id"].as_str().unwrap_or_default());
                     match http(&t.workflow, "POST", &path, &t.manager, &decision.to_string()) {
-                        // Or the decision that closed it also ended its instance.
-                        Some((409, body, _))
-                            if body["code"] == "task_closed"
-                                || body["code"] == "workflow_instance_not_running" =>
-                        {
-                            true
-                        }
+                        Some((409, body, _)) if body["code"] == "task_closed" => true,
                         other => ok(other, &[200]),
                     }
                 }

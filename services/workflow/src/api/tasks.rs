@@ -69,47 +69,153 @@ pub struct TaskView {
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<Object>)]
     pub summary: Option<Value>,
+    /// A decision many take (multi-instance), on `GET /v1/tasks/{id}`: the rule, who takes
+    /// part, and the votes so far.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub quorum: Option<Quorum>,
+}
+
+/// The votes so far on a decision many take.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Quorum {
+    /// When the decision is taken, over the counts of each outcome, e.g.
+    /// `rejected >= 1 || approved >= 2`; absent: when everyone has decided.
+    pub rule: Option<String>,
+    /// Who takes part, one task each.
+    pub members: Vec<String>,
+    /// The votes, in order.
+    pub votes: Vec<Vote>,
+    /// How many chose each outcome.
+    pub counts: std::collections::BTreeMap<String, usize>,
+}
+
+/// One vote.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Vote {
+    /// Who.
+    pub user: String,
+    /// The outcome chosen.
+    pub outcome: String,
+    /// Their comment.
+    pub comment: Option<String>,
+}
+
+impl Quorum {
+    /// The progress of the round `row` belongs to: its token while the task is open, else the
+    /// token still on its node (an ended decision has no votes left to show).
+    fn of(instance: &engine::Instance, row: &TaskRow, rule: Option<String>) -> Self {
+        let id = Uuid::parse_str(&row.id).unwrap_or_default();
+        let token = instance
+            .tasks
+            .iter()
+            .find(|t| t.id == id)
+            .map(|t| t.token)
+            .and_then(|token| instance.tokens.iter().find(|t| t.id == token))
+            .or_else(|| instance.tokens.iter().find(|t| t.node == row.node));
+        let multi = token.and_then(|t| t.multi.as_ref());
+        let votes: Vec<Vote> = multi
+            .map(|m| {
+                m.decisions
+                    .iter()
+                    .enumerate()
+                    .map(|(i, (user, outcome))| Vote {
+                        user: user.clone(),
+                        outcome: outcome.clone(),
+                        comment: m.comments.get(i).cloned().flatten(),
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        let mut counts = std::collections::BTreeMap::new();
+        for vote in &votes {
+            *counts.entry(vote.outcome.clone()).or_insert(0) += 1;
+        }
+        Self {
+            rule,
+            members: multi.map(|m| m.items.clone()).unwrap_or_default(),
+            votes,
+            counts,
+        }
+    }
 }
 
 fn view(
     conn: &mut meridian_chassis::db::AnyConnection,
     row: TaskRow,
-    detail: Option<&crate::store::definitions::Registry>,
+    registry: &crate::store::definitions::Registry,
 ) -> Result<TaskView, Problem> {
-    let (candidate_users, candidate_roles) = store::candidates(conn, &row.id)?;
+    let candidates = store::candidates(conn, &row.id)?;
     let instance_id = Uuid::parse_str(&row.instance_id).unwrap_or_default();
     let instance_row = instances::find(conn, instance_id)?
         .ok_or_else(|| Problem::new(codes::WORKFLOW_INSTANCE_NOT_FOUND))?;
-    let (mut outcomes, mut form, mut summary) = (None, None, None);
-    if let Some(registry) = detail {
-        let compiled = registry.get(conn, &instance_row.definition, &instance_row.version)?;
-        if let Some(Node::UserTask(spec)) = compiled.node(&row.node) {
-            outcomes = Some(spec.outcomes.clone());
-            form = Some(serde_json::to_value(&spec.form).unwrap_or_default());
-            if let Some(source) = &spec.summary {
-                let instance = instance_row.instance()?;
-                let scope = expr::Scope {
-                    variables: &instance.variables,
-                    extra: &[],
-                };
-                summary = Some(match expr::eval(&compiled, source, &scope) {
-                    Ok(value) => expr::to_json(&value),
-                    Err(error) => Value::String(error.to_string()),
-                });
-            }
+    let (mut outcomes, mut form, mut summary, mut quorum) = (None, None, None, None);
+    let compiled = registry.get(conn, &instance_row.definition, &instance_row.version)?;
+    if let Some(Node::UserTask(spec)) = compiled.node(&row.node) {
+        outcomes = Some(spec.outcomes.clone());
+        form = Some(serde_json::to_value(&spec.form).unwrap_or_default());
+        let instance = instance_row.instance()?;
+        if let Some(multi) = &spec.multi_instance {
+            quorum = Some(Quorum::of(&instance, &row, multi.completion.clone()));
+        }
+        if let Some(source) = &spec.summary {
+            let scope = expr::Scope {
+                variables: &instance.variables,
+                extra: &[],
+            };
+            summary = Some(match expr::eval(&compiled, source, &scope) {
+                Ok(value) => expr::to_json(&value),
+                Err(error) => Value::String(error.to_string()),
+            });
         }
     }
     Ok(TaskView {
+        outcomes,
+        form,
+        summary,
+        quorum,
+        ..brief(
+            row,
+            candidates,
+            (instance_row.definition, instance_row.business_key),
+        )
+    })
+}
+
+/// A page of tasks as the list shows them: three queries, however long the page.
+fn views(
+    conn: &mut meridian_chassis::db::AnyConnection,
+    rows: Vec<TaskRow>,
+) -> Result<Vec<TaskView>, Problem> {
+    let ids: Vec<String> = rows.iter().map(|r| r.id.clone()).collect();
+    let mut candidates = store::candidates_of(conn, &ids)?;
+    let instance_ids: Vec<String> = rows.iter().map(|r| r.instance_id.clone()).collect();
+    let keys = instances::keys_of(conn, &instance_ids)?;
+    rows.into_iter()
+        .map(|row| {
+            let key = keys
+                .get(&row.instance_id)
+                .cloned()
+                .ok_or_else(|| Problem::new(codes::WORKFLOW_INSTANCE_NOT_FOUND))?;
+            let mine = candidates.remove(&row.id).unwrap_or_default();
+            Ok(brief(row, mine, key))
+        })
+        .collect()
+}
+
+/// A task without what only its own page shows (outcomes, form, summary).
+fn brief(row: TaskRow, candidates: store::Candidates, key: (String, String)) -> TaskView {
+    let (definition, business_key) = key;
+    TaskView {
         id: Uuid::parse_str(&row.id).unwrap_or_default(),
-        instance_id,
-        definition: instance_row.definition,
-        business_key: instance_row.business_key,
+        instance_id: Uuid::parse_str(&row.instance_id).unwrap_or_default(),
+        definition,
+        business_key,
         node: row.node,
         name: row.name,
         state: row.state,
         assignee: row.assignee,
-        candidate_users,
-        candidate_roles,
+        candidate_users: candidates.users,
+        candidate_roles: candidates.roles,
         created_at: utc(row.created_at),
         due_at: row.due_at.map(utc),
         ended_at: row.ended_at.map(utc),
@@ -117,10 +223,11 @@ fn view(
         outcome: row.outcome,
         comment: row.comment,
         fields: row.fields.and_then(|f| serde_json::from_str(&f).ok()),
-        outcomes,
-        form,
-        summary,
-    })
+        outcomes: None,
+        form: None,
+        summary: None,
+        quorum: None,
+    }
 }
 
 /// `GET /v1/tasks` filters. Without `assignee`, `candidate` or `instance`: `assignee=me`.
@@ -215,10 +322,7 @@ pub async fn list_tasks(
             let mut rows = store::list(conn, &filter)?;
             let more = rows.len() > usize::try_from(limit).unwrap_or(usize::MAX);
             rows.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
-            let items = rows
-                .into_iter()
-                .map(|row| view(conn, row, None))
-                .collect::<Result<Vec<_>, _>>()?;
+            let items = views(conn, rows)?;
             let next = more.then(|| items.last().map(|t| t.id)).flatten();
             Ok(TaskPage { items, next })
         })
@@ -245,7 +349,7 @@ pub async fn get_task(
         .db
         .run(move |conn| -> Result<TaskView, Problem> {
             let row = store::find(conn, id)?.ok_or_else(|| Problem::new(codes::TASK_NOT_FOUND))?;
-            view(conn, row, Some(&registry))
+            view(conn, row, &registry)
         })
         .await?;
     Ok(HttpResponse::Ok().json(task))
@@ -315,7 +419,9 @@ where
                     Problem::new(codes::TASK_CLOSED).detail(format!("the task is {}", row.state))
                 );
             }
-            view(conn, row, None)
+            views(conn, vec![row])?
+                .pop()
+                .ok_or_else(|| Problem::new(codes::TASK_NOT_FOUND))
         })
         .await?;
     Ok(HttpResponse::Ok().json(task))

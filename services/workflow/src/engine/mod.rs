@@ -495,12 +495,14 @@ pub fn complete(
     now: DateTime<Utc>,
     directory: &dyn Directory,
 ) -> Result<Vec<Effect>, EngineError> {
-    running(instance)?;
+    // A task its instance no longer holds is closed, even when that closing ended the instance:
+    // the second of two racing deciders hears `task_closed`, as it would had the instance gone on.
     let index = instance
         .tasks
         .iter()
         .position(|t| t.id == task_id)
         .ok_or(EngineError::NoTask(task_id))?;
+    running(instance)?;
     let task = instance.tasks[index].clone();
     may_complete(&task, actor)?;
     let Some(Node::UserTask(spec)) = compiled.node(&task.node) else {

@@ -840,6 +840,22 @@ fn a_gateway_condition_that_fails_raises_an_incident() {
     assert!(case.instance.tokens[0].incident.is_some());
 }
 
+/// Two deciders race on the last task: the first decision ends the instance, and the second
+/// hears that the task is closed, as it would had the instance gone on.
+#[test]
+fn a_decision_on_a_task_whose_instance_its_closing_ended_is_a_closed_task() {
+    let source = "id: one\nname: One\nnodes:\n  - id: start\n    type: start\n    next: ok\n  - id: ok\n    type: user_task\n    name: Agree\n    assignee: { role: cab }\n    outcomes: [yes]\n    next: e\n  - id: e\n    type: end\n";
+    let mut case = Case::start(inline(source), "sys", json!({}));
+    let task = case.task("ok");
+    case.try_complete(&task, &user("ann", &["cab"]), "yes", json!({}))
+        .unwrap();
+    assert_eq!(case.instance.status, Status::Completed);
+    assert_eq!(
+        case.try_complete(&task, &user("ben", &["cab"]), "yes", json!({})),
+        Err(EngineError::NoTask(task.id))
+    );
+}
+
 #[test]
 fn a_cancelled_instance_withdraws_its_tasks_and_refuses_more_work() {
     let mut case = cab(&["ann", "ben"]);
@@ -854,7 +870,8 @@ fn a_cancelled_instance_withdraws_its_tasks_and_refuses_more_work() {
             "assessed",
             json!({"risk": "low"})
         ),
-        Err(EngineError::NotRunning("cancelled"))
+        // The task went with the instance: it is closed (`task_closed`, "withdrawn").
+        Err(EngineError::NoTask(triage.id))
     );
 }
 

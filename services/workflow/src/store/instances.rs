@@ -164,6 +164,29 @@ pub fn find(conn: &mut AnyConnection, id: Uuid) -> QueryResult<Option<InstanceRo
         .optional()
 }
 
+/// What a task list shows of each of `ids`' instances, in one query: id → (definition,
+/// business key), without the interpreter state.
+///
+/// # Errors
+/// A query failing.
+pub fn keys_of(
+    conn: &mut AnyConnection,
+    ids: &[String],
+) -> QueryResult<std::collections::HashMap<String, (String, String)>> {
+    let rows: Vec<(String, String, String)> = wf_instances::table
+        .filter(wf_instances::id.eq_any(ids))
+        .select((
+            wf_instances::id,
+            wf_instances::definition,
+            wf_instances::business_key,
+        ))
+        .load(conn)?;
+    Ok(rows
+        .into_iter()
+        .map(|(id, definition, key)| (id, (definition, key)))
+        .collect())
+}
+
 /// Starts an instance of `compiled` and stores it with what its first step caused.
 ///
 /// # Errors

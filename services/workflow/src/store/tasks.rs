@@ -1,5 +1,7 @@
 //! Task queries: the inbox of a person, and one task.
 
+use std::collections::HashMap;
+
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 use meridian_chassis::db::AnyConnection;
@@ -151,22 +153,54 @@ pub fn find(conn: &mut AnyConnection, id: Uuid) -> QueryResult<Option<TaskRow>> 
         .optional()
 }
 
-/// A task's candidates: (users, roles).
+/// Who may claim a task: users and roles, each sorted.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Candidates {
+    /// Users.
+    pub users: Vec<String>,
+    /// Roles.
+    pub roles: Vec<String>,
+}
+
+/// A task's candidates.
 ///
 /// # Errors
 /// A query failing.
-pub fn candidates(conn: &mut AnyConnection, id: &str) -> QueryResult<(Vec<String>, Vec<String>)> {
-    let rows: Vec<(String, String)> = wf_task_candidates::table
-        .filter(wf_task_candidates::task_id.eq(id))
+pub fn candidates(conn: &mut AnyConnection, id: &str) -> QueryResult<Candidates> {
+    let mut all = candidates_of(conn, &[id.to_owned()])?;
+    Ok(all.remove(id).unwrap_or_default())
+}
+
+/// The candidates of each of `ids`, in one query (a page of tasks is not one query per task);
+/// a task without candidates is absent.
+///
+/// # Errors
+/// A query failing.
+pub fn candidates_of(
+    conn: &mut AnyConnection,
+    ids: &[String],
+) -> QueryResult<HashMap<String, Candidates>> {
+    let rows: Vec<(String, String, String)> = wf_task_candidates::table
+        .filter(wf_task_candidates::task_id.eq_any(ids))
         .order((
+            wf_task_candidates::task_id.asc(),
             wf_task_candidates::kind.asc(),
             wf_task_candidates::name.asc(),
         ))
-        .select((wf_task_candidates::kind, wf_task_candidates::name))
+        .select((
+            wf_task_candidates::task_id,
+            wf_task_candidates::kind,
+            wf_task_candidates::name,
+        ))
         .load(conn)?;
-    let (users, roles): (Vec<_>, Vec<_>) = rows.into_iter().partition(|(kind, _)| kind == "user");
-    Ok((
-        users.into_iter().map(|(_, n)| n).collect(),
-        roles.into_iter().map(|(_, n)| n).collect(),
-    ))
+    let mut out: HashMap<String, Candidates> = HashMap::new();
+    for (task, kind, name) in rows {
+        let entry = out.entry(task).or_default();
+        if kind == "user" {
+            entry.users.push(name);
+        } else {
+            entry.roles.push(name);
+        }
+    }
+    Ok(out)
 }
