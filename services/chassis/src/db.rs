@@ -148,6 +148,8 @@ pub fn connection_lost(error: &diesel::result::Error) -> bool {
                 "could not receive data from server",
                 "could not send data to server",
                 "SSL connection has been closed",
+                // SQLite still busy after `busy_timeout`, or a snapshot another writer moved on.
+                "database is locked",
             ]
             .iter()
             .any(|m| message.contains(m))
@@ -273,6 +275,25 @@ impl Db {
                 "blocking task failed: {error}"
             )))
         })?
+    }
+
+    /// Runs `f` (statements that write, each its own transaction) on the blocking pool, after the
+    /// other writers on SQLite: a write outside the writer lock would move the snapshot of a
+    /// transaction under it and fail that transaction with BUSY.
+    ///
+    /// # Errors
+    /// As [`Db::run`].
+    pub async fn write<T, E, F>(&self, f: F) -> Result<T, E>
+    where
+        F: FnOnce(&mut AnyConnection) -> Result<T, E> + Send + 'static,
+        T: Send + 'static,
+        E: From<DbError> + Send + 'static,
+    {
+        let _writer = match &self.writer {
+            Some(lock) => Some(lock.clone().lock_owned().await),
+            None => None,
+        };
+        self.run(f).await
     }
 
     /// Runs `f` in one transaction on the blocking pool: all of it commits, or none of it.

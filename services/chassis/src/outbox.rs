@@ -193,7 +193,7 @@ impl Relay {
             let db = self.db.clone();
             let deleted = self
                 .db
-                .run(move |conn| {
+                .write(move |conn| {
                     db.inject("outbox mark")?;
                     diesel::delete(outbox::table.filter(outbox::seq.eq_any(seqs))).execute(conn)?;
                     backlog(conn).map_err(DbError::from)
