@@ -259,9 +259,10 @@ pub fn list(
 }
 
 /// The states whose window still matters (not final, not refused).
-pub const ACTIVE: [&str; 5] = [
+pub const ACTIVE: [&str; 6] = [
     "draft",
     "submitted",
+    "assessed",
     "approved",
     "scheduled",
     "implementing",
@@ -334,4 +335,31 @@ pub fn created_between(
             changes::created_at,
         ))
         .load(conn)
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::domain::change::ChangeState;
+
+    /// Every state a change can still be carried out from keeps its window in the calendar and in
+    /// conflict checks: a change before its board (assessed) once fell out of both.
+    #[test]
+    fn every_state_short_of_the_end_is_active() {
+        let ended = [
+            "rejected",
+            "implemented",
+            "failed",
+            "reviewed",
+            "closed",
+            "cancelled",
+        ];
+        for state in ChangeState::ALL {
+            let name = state.as_str();
+            assert_eq!(
+                super::ACTIVE.contains(&name),
+                !ended.contains(&name),
+                "{name}"
+            );
+        }
+    }
 }
