@@ -28,6 +28,9 @@ if [ "$#" -eq 0 ]; then
   fi
   scripts/bad-inputs.py "${CARGO_TARGET_DIR:-target}/debug/meridian" "$venv/bin/st" "$MERIDIAN_REPORTS" \
     || echo "bad inputs tried: failures (see $MERIDIAN_REPORTS/bad-inputs.json)" >&2
+  # The web console in a real headless browser (Debian's chromium).
+  scripts/console-test.sh "${CARGO_TARGET_DIR:-target}/debug/meridian" "$MERIDIAN_REPORTS" \
+    || echo "console: failures (see $MERIDIAN_REPORTS/console.json)" >&2
 fi
 if [ "$#" -eq 0 ]; then
   scripts/summary.py "$MERIDIAN_REPORTS" --require

@@ -292,6 +292,11 @@ impl Authenticator {
         Ok(Principal { subject, roles })
     }
 
+    /// Whether tokens are the dev ones (`auth.mode = dev`), which [`Self::mint_dev`] can mint.
+    pub fn dev_mode(&self) -> bool {
+        self.config.mode == AuthMode::Dev
+    }
+
     /// Mints an HS256 token in dev mode (for `meridian token` and `meridian dev`).
     ///
     /// # Errors

@@ -95,6 +95,8 @@ pub struct Services {
     pub relationship: Option<Relationship>,
     /// The management system.
     pub governance: Option<Governance>,
+    /// The people the console's dev login offers (`meridian dev` only).
+    pub dev_people: Vec<crate::console::Person>,
 }
 
 impl Services {
@@ -157,6 +159,42 @@ pub struct Config {
     pub relationship: RelationshipConfig,
     /// `governance`.
     pub governance: GovernanceConfig,
+    /// `console`: how the web console signs people in.
+    #[serde(default)]
+    pub console: ConsoleConfig,
+}
+
+/// `console`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConsoleConfig {
+    /// The identity provider the console signs in with (authorisation code with PKCE); its
+    /// tokens must be ones `auth` accepts.
+    pub oidc: Option<crate::console::Oidc>,
+}
+
+impl ConsoleConfig {
+    fn validate(&self) -> Result<(), meridian_chassis::config::ConfigError> {
+        let Some(oidc) = &self.oidc else {
+            return Ok(());
+        };
+        let bad = |key: &str, reason: &str| {
+            Err(meridian_chassis::config::ConfigError::key(
+                format!("console.oidc.{key}"),
+                reason,
+            ))
+        };
+        if !(oidc.issuer.starts_with("https://") || oidc.issuer.starts_with("http://")) {
+            return bad("issuer", "must be an http or https URL");
+        }
+        if oidc.client_id.trim().is_empty() {
+            return bad("client_id", "must not be empty");
+        }
+        if !oidc.scope.split_whitespace().any(|s| s == "openid") {
+            return bad("scope", "must include openid");
+        }
+        Ok(())
+    }
 }
 
 impl Config {
@@ -200,7 +238,8 @@ impl Config {
         self.notifier.validate()?;
         self.service_level.validate()?;
         self.relationship.validate()?;
-        self.governance.validate()
+        self.governance.validate()?;
+        self.console.validate()
     }
 }
 
@@ -509,6 +548,10 @@ pub fn http_server(
     let auth = web::Data::new(runtime.auth.clone());
     let readiness = web::Data::new(readiness);
     let max_body = runtime.config.http.max_body_bytes;
+    let console = web::Data::new(crate::console::Console {
+        dev_people: services.dev_people.clone(),
+        oidc: runtime.config.console.oidc.clone(),
+    });
     let in_flight = web::Data::new(meridian_chassis::http::InFlight::new(
         runtime.config.http.max_in_flight,
     ));
@@ -521,6 +564,7 @@ pub fn http_server(
             .app_data(auth.clone())
             .app_data(readiness.clone())
             .app_data(openapi.clone())
+            .app_data(console.clone())
             .configure(|cfg| meridian_chassis::http::configure(cfg, max_body))
             .configure(|cfg| {
                 if let Some(resolution) = &services.resolution {
@@ -546,6 +590,7 @@ pub fn http_server(
                 }
             })
             .route("/v1/openapi.json", web::get().to(serve_openapi))
+            .configure(crate::console::configure)
             .default_service(web::to(meridian_chassis::problem::not_found))
     })
     .disable_signals()
@@ -701,6 +746,50 @@ pub async fn migrate(config: &Config, service: Service) -> anyhow::Result<()> {
 
 #[cfg(test)]
 mod tests {
+    /// `console.oidc` is checked at start: a bad issuer, client or scope is named.
+    #[test]
+    fn the_console_identity_provider_is_checked() {
+        let layer = |issuer: &str, client: &str, scope: &str| {
+            format!(
+                "auth:\n  jwks_file: /etc/meridian/jwks.json\nconsole:\n  oidc:\n    issuer: \"{issuer}\"\n    client_id: \"{client}\"\n    scope: \"{scope}\"\n"
+            )
+        };
+        let good = layer(
+            "https://idp.example.org/realms/m",
+            "console",
+            "openid profile",
+        );
+        let config = super::Config::load_with(None, &[&good]).unwrap();
+        assert_eq!(config.console.oidc.unwrap().client_id, "console");
+        for (bad, key) in [
+            (
+                layer("ftp://idp", "console", "openid"),
+                "console.oidc.issuer",
+            ),
+            (
+                layer("https://idp", " ", "openid"),
+                "console.oidc.client_id",
+            ),
+            (
+                layer("https://idp", "console", "profile"),
+                "console.oidc.scope",
+            ),
+        ] {
+            let error = super::Config::load_with(None, &[&bad])
+                .unwrap_err()
+                .to_string();
+            assert!(error.contains(key), "{error}");
+        }
+        let plain = "auth:\n  jwks_file: /etc/meridian/jwks.json\n";
+        assert!(
+            super::Config::load_with(None, &[plain])
+                .unwrap()
+                .console
+                .oidc
+                .is_none()
+        );
+    }
+
     /// The chart's ingress sends every route of a service to that service: each route's first
     /// path segment is listed under its service in `charts/meridian/templates/ingress.yaml`.
     #[test]

@@ -39,6 +39,15 @@ fn getrandom_fill(bytes: &mut [u8]) -> anyhow::Result<()> {
 }
 
 fn dev_layer(data: &Path, bind: &str, secret: &str) -> String {
+    // The demo's freeze: midnight `days` from today.
+    let today = meridian_chassis::Clock::now(&meridian_chassis::SystemClock).date_naive();
+    let freeze = |days: u64| {
+        (today + chrono::Days::new(days))
+            .and_hms_opt(0, 0, 0)
+            .unwrap_or_default()
+            .and_utc()
+            .to_rfc3339()
+    };
     let db = data.join("resolution.db");
     let mail = data.join("mail");
     format!(
@@ -47,10 +56,14 @@ fn dev_layer(data: &Path, bind: &str, secret: &str) -> String {
          telemetry:\n  log_format: text\n  log_level: \"info,actix_server=warn\"\n\
          relationship:\n  public_url: \"http://{bind}\"\n  service_level_url: \"http://{bind}\"\n  surveys:\n    link_secret: \"{secret}-surveys\"\n\
          governance:\n  ledger:\n    signing_key: \"{ledger}\"\n\
+         control:\n  cab_members: [bob, dave, erin]\n  emergency_cab: [alice, bob]\n  freeze_windows:\n    \
+         - {{ name: \"Quarter-end close\", start: \"{freeze_start}\", end: \"{freeze_end}\" }}\n\
          notifier:\n  public_url: \"http://{bind}\"\n  email:\n    transport: file\n    file_dir: \"{mail}\"\n    from: \"Meridian dev <meridian@example.org>\"\n",
         db = db.display(),
         mail = mail.display(),
         ledger = ledger_seed(secret),
+        freeze_start = freeze(6),
+        freeze_end = freeze(9),
     )
 }
 
@@ -156,6 +169,7 @@ pub async fn run(file: Option<&Path>, data: &Path, bind: &str) -> anyhow::Result
         service_level: Some(service_level),
         relationship: Some(relationship),
         governance: Some(governance),
+        dev_people: dev_people(),
     };
     let (address, server) = app::http_server(&runtime, services, bind)?;
     let token = runtime.auth.mint_dev(
@@ -171,6 +185,7 @@ pub async fn run(file: Option<&Path>, data: &Path, bind: &str) -> anyhow::Result
     )?;
     println!(
         "\nMeridian dev is running (SQLite under {data}, in-process bus).\n\n  \
+         Console:  http://{address}/console/ (sign in as any of the demo people)\n  \
          API:      http://{address}/v1/incidents   http://{address}/v1/tasks?candidate=me\n  \
          OpenAPI:  http://{address}/v1/openapi.json\n  \
          Health:   http://{address}/readyz   Metrics: http://{address}/metrics\n  \
@@ -182,7 +197,291 @@ pub async fn run(file: Option<&Path>, data: &Path, bind: &str) -> anyhow::Result
         data = data.display(),
         mail = data.join("mail").display(),
     );
-    app::run_until_stopped(server).await
+    let seeder = {
+        let auth = runtime.auth.clone();
+        let now = runtime.clock.now();
+        tokio::task::spawn_blocking(move || {
+            if let Err(error) = seed_cmdb_and_changes(&format!("http://{address}"), &auth, now) {
+                tracing::warn!(%error, "the demo CMDB and changes could not be seeded");
+            }
+        })
+    };
+    let served = app::run_until_stopped(server).await;
+    seeder.abort();
+    served
+}
+
+/// The demo CMDB and changes, through the API (so the change workflows start as they would for
+/// anyone), once per data folder: services, applications, databases and hosts with their
+/// relations; a database upgrade raised by dave, risk assessed high by alice and now before the
+/// CAB (bob, dave, erin; dave cannot decide his own change); and a host patch that conflicts with
+/// it, waiting for alice's risk assessment.
+fn seed_cmdb_and_changes(
+    base: &str,
+    auth: &meridian_chassis::auth::Authenticator,
+    now: chrono::DateTime<chrono::Utc>,
+) -> anyhow::Result<()> {
+    use serde_json::{Value, json};
+    let agent = ureq::Agent::config_builder()
+        .timeout_global(Some(std::time::Duration::from_secs(10)))
+        .http_status_as_error(false)
+        .build()
+        .new_agent();
+    let alice = auth.mint_dev(
+        "alice",
+        &[
+            "configuration-manager".to_owned(),
+            "change-manager".to_owned(),
+        ],
+        now,
+        chrono::Duration::hours(1),
+    )?;
+    let dave = auth.mint_dev(
+        "dave",
+        &["agent".to_owned(), "cab".to_owned()],
+        now,
+        chrono::Duration::hours(1),
+    )?;
+    let call =
+        |method: &str, path: &str, token: &str, body: Option<Value>| -> anyhow::Result<Value> {
+            let url = format!("{base}{path}");
+            let bearer = format!("Bearer {token}");
+            let mut response = match body {
+                Some(body) => agent
+                    .post(&url)
+                    .header("Authorization", &bearer)
+                    .content_type("application/json")
+                    .send(body.to_string())?,
+                None if method == "POST" => agent
+                    .post(&url)
+                    .header("Authorization", &bearer)
+                    .send_empty()?,
+                None => agent.get(&url).header("Authorization", &bearer).call()?,
+            };
+            let status = response.status();
+            let text = response.body_mut().read_to_string()?;
+            anyhow::ensure!(status.is_success(), "{method} {path}: {status} {text}");
+            Ok(serde_json::from_str(&text).unwrap_or(Value::Null))
+        };
+    // Wait for the server.
+    let mut up = false;
+    for _ in 0..100 {
+        if agent
+            .get(&format!("{base}/readyz"))
+            .call()
+            .is_ok_and(|r| r.status().is_success())
+        {
+            up = true;
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    anyhow::ensure!(up, "the server did not answer");
+    let existing = call("GET", "/v1/cis?limit=1", &alice, None)?;
+    if existing["items"]
+        .as_array()
+        .is_some_and(|items| !items.is_empty())
+    {
+        return Ok(());
+    }
+    let cis = [
+        (
+            "intranet",
+            "service",
+            "olga",
+            "high",
+            json!({"sla": "gold"}),
+        ),
+        (
+            "payroll",
+            "service",
+            "olga",
+            "critical",
+            json!({"sla": "gold"}),
+        ),
+        ("email", "service", "olga", "high", json!({"sla": "silver"})),
+        (
+            "intranet-web",
+            "application",
+            "alice",
+            "high",
+            json!({"version": "4.2.1"}),
+        ),
+        (
+            "payroll-app",
+            "application",
+            "alice",
+            "critical",
+            json!({"version": "2024.3"}),
+        ),
+        (
+            "intranet-db",
+            "database",
+            "alice",
+            "high",
+            json!({"engine": "postgresql", "version": "15"}),
+        ),
+        (
+            "payroll-db",
+            "database",
+            "alice",
+            "critical",
+            json!({"engine": "postgresql", "version": "15"}),
+        ),
+        (
+            "db-host-1",
+            "server",
+            "alice",
+            "high",
+            json!({"hostname": "db-host-1.example.org", "cores": 16}),
+        ),
+        (
+            "app-host-1",
+            "server",
+            "alice",
+            "medium",
+            json!({"hostname": "app-host-1.example.org", "cores": 8}),
+        ),
+        (
+            "mx-gateway",
+            "server",
+            "alice",
+            "high",
+            json!({"hostname": "mx.example.org", "cores": 4}),
+        ),
+    ];
+    let mut ids = std::collections::HashMap::new();
+    for (name, kind, owner, criticality, attributes) in cis {
+        let ci = call(
+            "POST",
+            "/v1/cis",
+            &alice,
+            Some(json!({"ci_type": kind, "name": name, "owner": owner,
+                "criticality": criticality, "attributes": attributes})),
+        )?;
+        ids.insert(name, ci["id"].as_str().unwrap_or_default().to_owned());
+    }
+    let relations = [
+        ("intranet", "depends_on", "intranet-web"),
+        ("intranet-web", "depends_on", "intranet-db"),
+        ("intranet-web", "runs_on", "app-host-1"),
+        ("intranet-db", "runs_on", "db-host-1"),
+        ("payroll", "depends_on", "payroll-app"),
+        ("payroll-app", "depends_on", "payroll-db"),
+        ("payroll-app", "runs_on", "app-host-1"),
+        ("payroll-db", "runs_on", "db-host-1"),
+        ("email", "depends_on", "mx-gateway"),
+    ];
+    for (source, kind, target) in relations {
+        call(
+            "POST",
+            &format!("/v1/cis/{}/relations", ids[source]),
+            &alice,
+            Some(json!({"kind": kind, "target": ids[target]})),
+        )?;
+    }
+    let day = |d: i64, h: u32| {
+        (now.date_naive() + chrono::Days::new(u64::try_from(d).unwrap_or(0)))
+            .and_hms_opt(h, 0, 0)
+            .unwrap_or_default()
+            .and_utc()
+    };
+    let changes = [
+        (
+            "Upgrade the intranet database to PostgreSQL 16",
+            "PostgreSQL 15 leaves community support next year; 16 brings faster vacuum.",
+            "intranet-db",
+            day(3, 20),
+            day(3, 23),
+        ),
+        (
+            "Patch the operating system of db-host-1",
+            "Monthly security patches, two of them critical.",
+            "db-host-1",
+            day(3, 22),
+            day(4, 1),
+        ),
+    ];
+    let mut raised = Vec::new();
+    for (title, reason, ci, start, end) in changes {
+        let change = call(
+            "POST",
+            "/v1/changes",
+            &dave,
+            Some(
+                json!({"title": title, "reason": reason, "category": "normal",
+                "configuration_items": [ids[ci]],
+                "window_start": start.to_rfc3339(), "window_end": end.to_rfc3339(),
+                "implementation_plan": "Follow the runbook step by step, with a DBA on the call.",
+                "test_plan": "Smoke tests of the intranet, then the monitoring dashboards for an hour.",
+                "backout_plan": "Restore the snapshot taken just before; the service is back in 20 minutes."}),
+            ),
+        )?;
+        let id = change["id"].as_str().unwrap_or_default().to_owned();
+        call("POST", &format!("/v1/changes/{id}/submit"), &dave, None)?;
+        raised.push(id);
+    }
+    // Alice assesses the first change as high risk: it goes to the board.
+    for _ in 0..100 {
+        let tasks = call("GET", "/v1/tasks?candidate=me&limit=50", &alice, None)?;
+        if let Some(task) = tasks["items"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|t| t["business_key"] == raised[0].as_str() && t["node"] == "triage")
+        {
+            let id = task["id"].as_str().unwrap_or_default();
+            call(
+                "POST",
+                &format!("/v1/tasks/{id}/complete"),
+                &alice,
+                Some(json!({"outcome": "assessed", "fields": {"risk": "high"},
+                    "comment": "A major version upgrade of a database the intranet depends on."})),
+            )?;
+            return Ok(());
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    anyhow::bail!("the first change's risk assessment task never appeared")
+}
+
+/// The demo organisation's people: id, name, roles.
+const DEMO_PEOPLE: [(&str, &str, &[&str]); 10] = [
+    (
+        "alice",
+        "Alice Martin",
+        &[
+            "agent",
+            "incident-manager",
+            "change-manager",
+            "configuration-manager",
+        ],
+    ),
+    ("bob", "Bob Chen", &["cab"]),
+    ("carol", "Carol Diaz", &["requester"]),
+    ("dave", "Dave Okafor", &["cab", "agent"]),
+    ("erin", "Erin Novak", &["cab", "request-approver"]),
+    ("rita", "Rita Moreau", &["relationship-manager"]),
+    ("sam", "Sam Ito", &["supplier-manager"]),
+    ("olga", "Olga Berg", &["service-owner", "service-manager"]),
+    (
+        "mia",
+        "Mia Laurent",
+        &["sms-manager", "document-controller"],
+    ),
+    ("ian", "Ian Park", &["auditor"]),
+];
+
+/// The demo organisation's people as the console's dev login offers them.
+fn dev_people() -> Vec<crate::console::Person> {
+    DEMO_PEOPLE
+        .iter()
+        .map(|(id, name, roles)| crate::console::Person {
+            id: (*id).to_owned(),
+            name: (*name).to_owned(),
+            roles: roles.iter().map(|r| (*r).to_owned()).collect(),
+        })
+        .collect()
 }
 
 /// The demo organisation's people in the notifier's directory (e-mail, roles), once per data
@@ -190,31 +489,7 @@ pub async fn run(file: Option<&Path>, data: &Path, bind: &str) -> anyhow::Result
 async fn seed_directory(notifier: &meridian_notifier::Notifier) -> anyhow::Result<()> {
     use meridian_notifier::store::recipients::{self, RecipientRow};
     let now = notifier.clock.now().naive_utc();
-    let people: [(&str, &str, &[&str]); 10] = [
-        (
-            "alice",
-            "Alice Martin",
-            &[
-                "agent",
-                "incident-manager",
-                "change-manager",
-                "configuration-manager",
-            ],
-        ),
-        ("bob", "Bob Chen", &["cab"]),
-        ("carol", "Carol Diaz", &["requester"]),
-        ("dave", "Dave Okafor", &["cab", "agent"]),
-        ("erin", "Erin Novak", &["cab", "request-approver"]),
-        ("rita", "Rita Moreau", &["relationship-manager"]),
-        ("sam", "Sam Ito", &["supplier-manager"]),
-        ("olga", "Olga Berg", &["service-owner", "service-manager"]),
-        (
-            "mia",
-            "Mia Laurent",
-            &["sms-manager", "document-controller"],
-        ),
-        ("ian", "Ian Park", &["auditor"]),
-    ];
+    let people = DEMO_PEOPLE;
     notifier
         .db
         .transaction(move |conn| -> anyhow::Result<()> {

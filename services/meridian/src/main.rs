@@ -13,6 +13,7 @@
 //! - `meridian evidence report [--from --to --format html]`: the ISO/IEC 20000-1 evidence report.
 
 mod app;
+mod console;
 mod dev;
 mod governance_cli;
 
