@@ -7,6 +7,8 @@
 // Usage: node console.test.mjs MERIDIAN_BINARY REPORTS_DIR
 
 import { spawn, execFileSync } from "node:child_process";
+import { createHash, generateKeyPairSync, randomBytes, sign } from "node:crypto";
+import { createServer as createHttpServer } from "node:http";
 import { mkdtempSync, mkdirSync, writeFileSync, rmSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
@@ -34,13 +36,102 @@ function freePort() {
   });
 }
 
-const data = mkdtempSync(join(tmpdir(), "meridian-console-"));
-const port = await freePort();
-const base = `http://127.0.0.1:${port}`;
-const server = spawn(resolve(binary), ["dev", "--data", data, "--bind", `127.0.0.1:${port}`], { stdio: ["ignore", "pipe", "pipe"] });
-let serverLog = "";
-server.stdout.on("data", (d) => { serverLog += d; });
-server.stderr.on("data", (d) => { serverLog += d; });
+/** `meridian dev` on a free port with its own data folder; `args` go before `dev`. */
+async function startMeridian(args = []) {
+  const folder = mkdtempSync(join(tmpdir(), "meridian-console-"));
+  const port = await freePort();
+  const address = `http://127.0.0.1:${port}`;
+  const child = spawn(resolve(binary), [...args, "dev", "--data", folder, "--bind", `127.0.0.1:${port}`], { stdio: ["ignore", "pipe", "pipe"] });
+  const started = { base: address, data: folder, log: "" };
+  child.stdout.on("data", (d) => { started.log += d; });
+  child.stderr.on("data", (d) => { started.log += d; });
+  started.stop = () => {
+    child.kill("SIGTERM");
+    rmSync(folder, { recursive: true, force: true });
+  };
+  await until("meridian dev", async () => (await fetch(`${address}/readyz`)).ok);
+  return started;
+}
+
+const b64url = (buffer) => Buffer.from(buffer).toString("base64url");
+
+/**
+ * A small OpenID provider: discovery, an authorisation endpoint that signs ivy in at once (after
+ * checking the PKCE challenge is S256), and a token endpoint that checks the verifier and returns
+ * an RS256 access token; its keys go to a JWKS file that the configuration it writes points at.
+ */
+async function identityProvider() {
+  const { publicKey, privateKey } = generateKeyPairSync("rsa", { modulusLength: 2048 });
+  const dir = mkdtempSync(join(tmpdir(), "meridian-idp-"));
+  const jwks = join(dir, "jwks.json");
+  writeFileSync(jwks, JSON.stringify({ keys: [{ ...publicKey.export({ format: "jwk" }), kid: "idp-1", alg: "RS256", use: "sig" }] }));
+  const port = await freePort();
+  const issuer = `http://127.0.0.1:${port}`;
+  const codes = new Map();
+  const state = { exchanges: 0, method: null };
+  const cors = { "Access-Control-Allow-Origin": "*", "Access-Control-Allow-Headers": "Content-Type" };
+  const server = createHttpServer(async (req, res) => {
+    const url = new URL(req.url, issuer);
+    if (req.method === "OPTIONS") {
+      res.writeHead(204, cors).end();
+    } else if (url.pathname === "/.well-known/openid-configuration") {
+      res.writeHead(200, { "Content-Type": "application/json", ...cors }).end(JSON.stringify({
+        issuer, authorization_endpoint: `${issuer}/authorize`, token_endpoint: `${issuer}/token`, jwks_uri: `${issuer}/jwks`,
+      }));
+    } else if (url.pathname === "/authorize") {
+      const q = url.searchParams;
+      state.method = q.get("code_challenge_method");
+      if (q.get("response_type") !== "code" || q.get("client_id") !== "meridian-console" || !q.get("code_challenge")) {
+        res.writeHead(400).end("bad authorisation request");
+        return;
+      }
+      const code = b64url(randomBytes(16));
+      codes.set(code, { challenge: q.get("code_challenge"), redirect: q.get("redirect_uri") });
+      res.writeHead(302, { Location: `${q.get("redirect_uri")}?code=${code}&state=${encodeURIComponent(q.get("state"))}` }).end();
+    } else if (url.pathname === "/token" && req.method === "POST") {
+      let body = "";
+      for await (const chunk of req) body += chunk;
+      const form = new URLSearchParams(body);
+      const grant = codes.get(form.get("code"));
+      codes.delete(form.get("code"));
+      const verified = grant && grant.redirect === form.get("redirect_uri")
+        && b64url(createHash("sha256").update(form.get("code_verifier") || "").digest()) === grant.challenge;
+      if (!verified) {
+        res.writeHead(400, { "Content-Type": "application/json", ...cors }).end(JSON.stringify({ error: "invalid_grant" }));
+        return;
+      }
+      state.exchanges += 1;
+      const now = Math.floor(Date.now() / 1000);
+      const header = b64url(JSON.stringify({ alg: "RS256", typ: "at+jwt", kid: "idp-1" }));
+      const claims = b64url(JSON.stringify({ iss: issuer, aud: "meridian", sub: "ivy", name: "Ivy Ito", roles: ["cab"], iat: now, nbf: now, exp: now + 600 }));
+      const signature = b64url(sign("RSA-SHA256", Buffer.from(`${header}.${claims}`), privateKey));
+      res.writeHead(200, { "Content-Type": "application/json", ...cors }).end(JSON.stringify({
+        access_token: `${header}.${claims}.${signature}`, token_type: "Bearer", expires_in: 600,
+      }));
+    } else {
+      res.writeHead(404).end();
+    }
+  });
+  await new Promise((ok) => server.listen(port, "127.0.0.1", ok));
+  const config = join(dir, "meridian.yaml");
+  writeFileSync(config, [
+    "auth:", "  mode: jwks", `  issuer: "${issuer}"`, "  audience: meridian", `  jwks_file: "${jwks}"`, "  roles_claim: roles",
+    "console:", "  oidc:", `    issuer: "${issuer}"`, "    client_id: meridian-console", "    scope: openid profile", "",
+  ].join("\n"));
+  return Object.assign(state, {
+    config,
+    close: () => {
+      server.close();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  });
+}
+
+const meridian = await startMeridian().catch((error) => {
+  console.log(`FAIL setup\n${error.stack || error}`);
+  process.exit(1);
+});
+const { base, data } = meridian;
 
 function token(sub, roles) {
   return execFileSync(resolve(binary), ["token", "--data", data, "--sub", sub, "--roles", roles.join(",")]).toString().trim();
@@ -129,7 +220,6 @@ async function signIn(page, user) {
 }
 
 try {
-  await until("meridian dev", async () => (await fetch(`${base}/readyz`)).ok);
   // The demo seed: the upgrade before the board, the patch waiting for alice's assessment.
   const cab = await until("the CAB tasks of the demo change", async () => {
     const inbox = await get("/v1/tasks?assignee=me", "bob", ["cab"]);
@@ -286,14 +376,34 @@ try {
     assert.match(response.headers()["content-security-policy"], /frame-ancestors 'none'/);
   });
 
+  await scenario("sign in with an identity provider (OpenID Connect, code with PKCE)", async (page) => {
+    const idp = await identityProvider();
+    const other = await startMeridian(["--config", idp.config]);
+    try {
+      await page.goto(`${other.base}/console/`);
+      await page.getByRole("heading", { level: 1, name: "Sign in" }).waitFor();
+      assert.equal(await page.locator("[data-user]").count(), 0, "no dev login with an identity provider");
+      await accessible(page);
+      await page.getByRole("button", { name: "Sign in with your organisation" }).click();
+      await page.getByRole("heading", { level: 1, name: "Approvals inbox" }).waitFor();
+      await page.locator("#who").getByText("Ivy Ito").waitFor();
+      assert.equal(new URL(page.url()).search, "", "the code and state are gone from the address");
+      assert.equal(idp.exchanges, 1, "one code exchanged");
+      assert.equal(idp.method, "S256");
+      await shot(page, "12-oidc-signed-in");
+    } finally {
+      other.stop();
+      idp.close();
+    }
+  });
+
   void cab;
 } catch (error) {
   results.push({ name: "setup", ok: false, error: String(error.stack || error) });
-  console.log(`FAIL setup\n${error.stack || error}\n--- meridian dev ---\n${serverLog.slice(-4000)}`);
+  console.log(`FAIL setup\n${error.stack || error}\n--- meridian dev ---\n${meridian.log.slice(-4000)}`);
 } finally {
   await browser?.close();
-  server.kill("SIGTERM");
-  rmSync(data, { recursive: true, force: true });
+  meridian.stop();
 }
 
 const failed = results.filter((r) => !r.ok).length;

@@ -172,6 +172,24 @@ pub async fn run(file: Option<&Path>, data: &Path, bind: &str) -> anyhow::Result
         dev_people: dev_people(),
     };
     let (address, server) = app::http_server(&runtime, services, bind)?;
+    println!(
+        "\nMeridian dev is running (SQLite under {data}, in-process bus).\n\n  \
+         Console:  http://{address}/console/\n  \
+         API:      http://{address}/v1/incidents   http://{address}/v1/tasks?candidate=me\n  \
+         OpenAPI:  http://{address}/v1/openapi.json\n  \
+         Health:   http://{address}/readyz   Metrics: http://{address}/metrics\n  \
+         Evidence: http://{address}/v1/evidence?format=html (every ISO/IEC 20000-1 clause, its records and its gaps)\n  \
+         Mail:     every e-mail (with its action links) is written to {mail}\n",
+        data = data.display(),
+        mail = data.join("mail").display(),
+    );
+    // With tokens from an identity provider (a configuration file setting `auth.mode: jwks`),
+    // people sign in with it; the demo's own tokens, and the demo CMDB and changes made with
+    // them, exist only with the dev secret.
+    if !runtime.auth.dev_mode() {
+        println!("  Sign in at the console with the identity provider (console.oidc).\n");
+        return app::run_until_stopped(server).await;
+    }
     let token = runtime.auth.mint_dev(
         "alice",
         &[
@@ -184,18 +202,11 @@ pub async fn run(file: Option<&Path>, data: &Path, bind: &str) -> anyhow::Result
         chrono::Duration::hours(12),
     )?;
     println!(
-        "\nMeridian dev is running (SQLite under {data}, in-process bus).\n\n  \
-         Console:  http://{address}/console/ (sign in as any of the demo people)\n  \
-         API:      http://{address}/v1/incidents   http://{address}/v1/tasks?candidate=me\n  \
-         OpenAPI:  http://{address}/v1/openapi.json\n  \
-         Health:   http://{address}/readyz   Metrics: http://{address}/metrics\n  \
-         Evidence: http://{address}/v1/evidence?format=html (every ISO/IEC 20000-1 clause, its records and its gaps)\n  \
-         Mail:     every e-mail (with its action links) is written to {mail}\n\n  \
+        "  The console offers the demo people to sign in as.\n\n  \
          Token for alice (agent, incident-manager, change-manager, configuration-manager), valid 12 hours:\n\n{token}\n\n  \
          Try:  curl -H \"Authorization: Bearer $TOKEN\" http://{address}/v1/incidents\n  \
          Other users: meridian token --sub bob --roles requester --data {data}\n",
         data = data.display(),
-        mail = data.join("mail").display(),
     );
     let seeder = {
         let auth = runtime.auth.clone();
@@ -247,6 +258,11 @@ fn seed_cmdb_and_changes(
             let url = format!("{base}{path}");
             let bearer = format!("Bearer {token}");
             let mut response = match body {
+                Some(body) if method == "PUT" => agent
+                    .put(&url)
+                    .header("Authorization", &bearer)
+                    .content_type("application/json")
+                    .send(body.to_string())?,
                 Some(body) => agent
                     .post(&url)
                     .header("Authorization", &bearer)
@@ -402,6 +418,48 @@ fn seed_cmdb_and_changes(
             day(4, 1),
         ),
     ];
+    // Availability: the agreed targets, a payroll outage last week that missed its target, and
+    // planned intranet maintenance.
+    let olga = auth.mint_dev(
+        "olga",
+        &["service-level-manager".to_owned()],
+        now,
+        chrono::Duration::hours(1),
+    )?;
+    for (service, target) in [("email", 99.9), ("intranet", 99.5), ("payroll", 99.95)] {
+        call(
+            "PUT",
+            &format!("/v1/services/{service}/availability-target"),
+            &olga,
+            Some(json!({"target_percent": target})),
+        )?;
+    }
+    let ago =
+        |days: i64, hours: i64| now - chrono::Duration::days(days) + chrono::Duration::hours(hours);
+    for (service, start, end, planned, what) in [
+        (
+            "payroll",
+            ago(5, 0),
+            ago(5, 1),
+            false,
+            "The payroll database ran out of connections.",
+        ),
+        (
+            "intranet",
+            ago(2, 0),
+            ago(2, 2),
+            true,
+            "Planned maintenance of the intranet web servers.",
+        ),
+    ] {
+        call(
+            "POST",
+            "/v1/outages",
+            &olga,
+            Some(json!({"service": service, "started_at": start.to_rfc3339(),
+                "ended_at": end.to_rfc3339(), "planned": planned, "description": what})),
+        )?;
+    }
     let mut raised = Vec::new();
     for (title, reason, ci, start, end) in changes {
         let change = call(

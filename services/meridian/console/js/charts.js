@@ -36,18 +36,18 @@ export function bars(title, rows, { max = 100, target, unit = "%" } = {}) {
 /** Columns over time: points of { label, value }. */
 export function columns(title, points, { unit = "" } = {}) {
   const id = `chart${++chartId}`;
-  const colW = 34, gap = 10, chartH = 120, width = Math.max(points.length * (colW + gap) + 40, 240), height = chartH + 40;
+  const colW = 34, gap = 10, chartH = 120, top = 16, width = Math.max(points.length * (colW + gap) + 40, 240), height = chartH + top + 40;
   const max = Math.max(1, ...points.map((p) => p.value));
   const svg = s("svg", { viewBox: `0 0 ${width} ${height}`, width, height, role: "img", "aria-labelledby": `${id}-t ${id}-d` },
     s("title", { id: `${id}-t` }, title),
     s("desc", { id: `${id}-d` }, points.map((p) => `${p.label}: ${p.value}${unit}`).join("; ") || "no data"),
-    s("line", { class: "axis", x1: 20, x2: width - 10, y1: chartH + 8, y2: chartH + 8 }));
+    s("line", { class: "axis", x1: 20, x2: width - 10, y1: top + chartH + 8, y2: top + chartH + 8 }));
   points.forEach((p, i) => {
     const hgt = (p.value / max) * chartH;
     const x = 24 + i * (colW + gap);
-    svg.append(s("rect", { class: "bar", x, y: chartH + 8 - hgt, width: colW, height: Math.max(hgt, 1) }),
-      s("text", { x: x + colW / 2, y: chartH + 4 - hgt, "text-anchor": "middle" }, String(p.value)),
-      s("text", { x: x + colW / 2, y: chartH + 24, "text-anchor": "middle" }, p.label));
+    svg.append(s("rect", { class: "bar", x, y: top + chartH + 8 - hgt, width: colW, height: Math.max(hgt, 1) }),
+      s("text", { x: x + colW / 2, y: top + chartH + 4 - hgt, "text-anchor": "middle" }, String(p.value)),
+      s("text", { x: x + colW / 2, y: top + chartH + 24, "text-anchor": "middle" }, p.label));
   });
   return svg;
 }
