@@ -160,7 +160,6 @@ pub async fn run(file: Option<&Path>, data: &Path, bind: &str) -> anyhow::Result
     meridian_relationship::scheduler::tick(&relationship).await?;
     seed_directory(&notifier).await?;
     seed(&runtime, &resolution).await?;
-    seed_workflow(&workflow).await?;
     let services = app::Services {
         resolution: Some(resolution),
         workflow: Some(workflow),
@@ -752,51 +751,6 @@ async fn seed_relationship(
         })
         .await?;
     relationship.waker.wake();
-    Ok(())
-}
-
-/// A change waiting for its risk assessment (alice, a change manager, may take it), once per
-/// data folder.
-async fn seed_workflow(workflow: &meridian_workflow::Workflow) -> anyhow::Result<()> {
-    use meridian_workflow::engine::Start;
-    use meridian_workflow::store::instances;
-    let now = workflow.clock.now();
-    let registry = workflow.registry.clone();
-    workflow
-        .db
-        .transaction(move |conn| -> anyhow::Result<()> {
-            let Some(cab) = registry.newest(conn, "change-advisory-board")? else {
-                return Ok(());
-            };
-            if !meridian_workflow::store::tasks::list(
-                conn,
-                &meridian_workflow::store::tasks::Filter {
-                    limit: 1,
-                    state: None,
-                    ..Default::default()
-                },
-            )?
-            .is_empty()
-            {
-                return Ok(());
-            }
-            let ctx = meridian_workflow::Workflow::context(&registry, "carol", now, None);
-            let variables = serde_json::json!({
-                "change": {"id": "CHG0001000", "title": "Upgrade the mail gateway", "service": "email"},
-                "requester": "carol",
-                "cab_members": ["bob", "dave", "erin"],
-            });
-            let request = Start {
-                id: uuid::Uuid::now_v7(),
-                business_key: "CHG0001000".to_owned(),
-                initiator: "carol".to_owned(),
-                variables: variables.as_object().cloned().unwrap_or_default(),
-            };
-            instances::start(conn, ctx, &cab, request, None).map_err(|e| anyhow::anyhow!("{e}"))?;
-            Ok(())
-        })
-        .await?;
-    workflow.committed();
     Ok(())
 }
 

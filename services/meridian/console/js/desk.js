@@ -234,7 +234,7 @@ function describe(details) {
 /** A small form posting to an action; `fields` are shown, `build` makes the body. */
 function actionForm(title, path, fields, build, done, submit = title) {
   const form = h("form", { class: "stack", novalidate: true }, h("h3", {}, title), ...fields,
-    h("div", {}, h("button", { class: "primary" }, submit)));
+    h("div", {}, h("button", { class: /^(Cancel|Reject)/.test(submit) ? "danger" : "primary" }, submit)));
   form.addEventListener("submit", async (e) => {
     e.preventDefault();
     clearErrors(form);
@@ -318,12 +318,36 @@ async function incidentDetail(id) {
       h("div", {}, actions.map((a) => h("section", { class: "card" }, a)))));
 }
 
+/** The fields each request action takes: a reason to reject or cancel, what was delivered to fulfil. */
+const REQUEST_FIELDS = {
+  reject: [["comment", "Why", true]],
+  cancel: [["comment", "Why", true]],
+  fulfil: [["notes", "What was delivered", true]],
+  approve: [["comment", "Comment", false]],
+};
+
+/** The fields each problem action takes (its path is the action with `-` for `_`). */
+const PROBLEM_FIELDS = {
+  known_error: [["symptoms", "Symptoms", true], ["root_cause", "Root cause", true], ["workaround", "Workaround", true]],
+  resolve: [["resolution", "The fix", true]],
+  reopen: [["reason", "Why", true]],
+  cancel: [["reason", "Why", true]],
+};
+
+/** A form per allowed action, with the fields that action takes and its errors next to them. */
+function actionForms(kind, record, spec, reload) {
+  return (record.allowed_actions || []).filter((a) => a !== "note" && a !== "update").map((action) => {
+    const fields = (spec[action] || []).map(([name, label, required]) => field(name, label, { kind: "textarea", required }));
+    const title = action.replaceAll("_", " ").replace(/^./, (c) => c.toUpperCase());
+    return actionForm(title, `/v1/${kind}/${record.id}/${action.replaceAll("_", "-")}`, fields,
+      (f) => (fields.length ? values(f) : undefined), reload, title);
+  });
+}
+
 async function requestDetail(id) {
   const r = await api("GET", `/v1/requests/${encodeURIComponent(id)}`);
   const reload = () => requestDetail(id);
-  const buttons = (r.allowed_actions || []).map((action) => h("button", { type: "button", onclick: async () => {
-    try { await api("POST", `/v1/requests/${r.id}/${action}`); status(`${r.number}: ${action}.`); reload(); } catch (e) { status(e.message); }
-  } }, action.replaceAll("_", " ")));
+  const forms = actionForms("requests", r, REQUEST_FIELDS, reload);
   page(`${r.number}: ${r.item_name || r.item}`,
     h("p", {}, link("#/requests", "← Service requests")),
     h("div", { class: "split" },
@@ -338,13 +362,19 @@ async function requestDetail(id) {
           ["Created", when(r.created_at)],
         ]), h("h3", {}, "Form"), facts(Object.entries(r.fields || {}).map(([k, v]) => [k, Array.isArray(v) ? v.join(", ") : String(v)]))),
         h("section", { class: "card" }, h("h2", {}, "History"), history(r.history))),
-      h("div", {}, buttons.length ? h("section", { class: "card" }, h("h2", {}, "Actions"), h("div", { class: "row" }, buttons)) : null)));
+      h("div", {}, forms.map((f) => h("section", { class: "card" }, f)))));
 }
 
 async function problemDetail(id) {
   const p = await api("GET", `/v1/problems/${encodeURIComponent(id)}`);
+  const reload = () => problemDetail(id);
+  const forms = actionForms("problems", p, PROBLEM_FIELDS, reload);
+  forms.push(actionForm("Add a note", `/v1/problems/${p.id}/notes`,
+    [field("kind", "Kind", { kind: "select", options: [["analysis", "root-cause analysis"], ["note", "note"]] }),
+      field("body", "Text", { kind: "textarea", required: true })], (f) => values(f), reload, "Add"));
   page(`${p.number}: ${p.title}`,
     h("p", {}, link("#/problems", "← Problems")),
+    h("div", { class: "split" }, h("div", {},
     h("section", { class: "card" }, facts([
       ["State", badge(p.state)],
       ["Service", p.service],
@@ -358,7 +388,8 @@ async function problemDetail(id) {
       ["Recurrences", p.recurrences !== undefined ? String(p.recurrences) : null],
       ["Created", when(p.created_at)],
     ]), p.description ? h("p", {}, p.description) : null),
-    h("section", { class: "card" }, h("h2", {}, "History"), history(p.history)));
+    h("section", { class: "card" }, h("h2", {}, "History"), history(p.history))),
+    h("div", {}, forms.map((f) => h("section", { class: "card" }, f)))));
 }
 
 export async function detail(kind, id) {
