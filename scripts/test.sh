@@ -22,7 +22,9 @@ if [ "$#" -eq 0 ]; then
   # Bad inputs tried: schemathesis (from PyPI, in a virtualenv beside the build) over the OpenAPI
   # document of every service.
   venv="${CARGO_TARGET_DIR:-$PWD/target}/venv"
-  if [ ! -x "$venv/bin/st" ]; then
+  # A virtualenv that no longer runs (moved, or its Python gone) is made again.
+  if ! "$venv/bin/st" --version >/dev/null 2>&1; then
+    rm -rf "$venv"
     python3 -m venv "$venv"
     "$venv/bin/pip" install --quiet --disable-pip-version-check "schemathesis==4.32.5"
   fi

@@ -326,27 +326,19 @@ mod tests {
         .await;
         assert_eq!(config["login"], "dev");
         assert_eq!(config["people"][0]["id"], "bob");
-        let response = call_service(
-            &app,
+        let login = |user: &str| {
             TestRequest::post()
                 .uri("/console/login")
-                .set_json(serde_json::json!({"user": "bob"}))
-                .to_request(),
-        )
-        .await;
+                .set_json(serde_json::json!({ "user": user }))
+                .to_request()
+        };
+        let response = call_service(&app, login("bob")).await;
         assert_eq!(response.status(), 200);
         let body: serde_json::Value = read_body_json(response).await;
         let principal = auth.authenticate(body["token"].as_str().unwrap()).unwrap();
         assert_eq!(principal.subject, "bob");
         assert!(principal.has("cab"));
-        let stranger = call_service(
-            &app,
-            TestRequest::post()
-                .uri("/console/login")
-                .set_json(serde_json::json!({"user": "mallory"}))
-                .to_request(),
-        )
-        .await;
+        let stranger = call_service(&app, login("mallory")).await;
         assert_eq!(stranger.status(), 400);
         let problem: serde_json::Value = read_body_json(stranger).await;
         assert_eq!(problem["invalid-params"][0]["name"], "user");

@@ -260,9 +260,7 @@ async function incidentDetail(id) {
       (f) => values(f), reload));
   }
   if (allowed.has("start")) {
-    actions.push(h("div", {}, h("button", { type: "button", onclick: async () => {
-      try { await api("POST", `/v1/incidents/${i.id}/start`); status("Work started."); reload(); } catch (e) { status(e.message); }
-    } }, "Start work")));
+    actions.push(actionForm("Start work", `/v1/incidents/${i.id}/start`, [], () => undefined, reload, "Start"));
   }
   if (allowed.has("resolve")) {
     const codes = await enumOf("ResolutionCode");
@@ -272,9 +270,7 @@ async function incidentDetail(id) {
       (f) => values(f), reload));
   }
   if (allowed.has("close")) {
-    actions.push(h("div", {}, h("button", { type: "button", onclick: async () => {
-      try { await api("POST", `/v1/incidents/${i.id}/close`); status("Closed."); reload(); } catch (e) { status(e.message); }
-    } }, "Close")));
+    actions.push(actionForm("Close", `/v1/incidents/${i.id}/close`, [], () => undefined, reload));
   }
   if (allowed.has("note")) {
     const kinds = await enumOf("NoteKind");
