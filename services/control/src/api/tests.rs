@@ -137,6 +137,12 @@ impl TestApp {
             )
             .await;
         assert_eq!(status, StatusCode::CREATED, "{body}");
+        // A time with its offset, as documented (a stored time once went out without one).
+        let at = body["created_at"].as_str().unwrap_or_default();
+        assert!(
+            chrono::DateTime::parse_from_rfc3339(at).is_ok(),
+            "created_at {at:?} is not RFC 3339"
+        );
         body
     }
 
@@ -1376,6 +1382,13 @@ on_both_backends!(
             )
             .await;
         assert_eq!(release["deployments"].as_array().unwrap().len(), 1);
+        let at = release["deployments"][0]["deployed_at"]
+            .as_str()
+            .unwrap_or_default();
+        assert!(
+            chrono::DateTime::parse_from_rfc3339(at).is_ok(),
+            "deployed_at {at:?} is not RFC 3339"
+        );
         assert_eq!(release["test_results"]["passed"], true);
         assert_eq!(release["changes"][0]["approved"], true);
         let (status, problem) = app.call(Method::POST, "/v1/releases", REQUESTER, Some(json!({"name": "x", "version": "1", "changes": ["ghost"], "acceptance_criteria": "a"})), None).await;

@@ -235,6 +235,7 @@ pub struct RelationRow {
     /// Who recorded it.
     pub created_by: String,
     /// When.
+    #[serde(serialize_with = "meridian_chassis::fields::utc")]
     pub created_at: NaiveDateTime,
 }
 

@@ -68,6 +68,7 @@ pub struct DeploymentRow {
     /// Who.
     pub deployed_by: String,
     /// When.
+    #[serde(serialize_with = "meridian_chassis::fields::utc")]
     pub deployed_at: NaiveDateTime,
 }
 
