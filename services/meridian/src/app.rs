@@ -825,6 +825,46 @@ mod tests {
         }
     }
 
+    /// The services' documents merge into one, where a schema is known by its name alone: two
+    /// services may not give the same name to different schemas (the CI history was once
+    /// documented as the incident history).
+    #[test]
+    fn no_two_services_document_different_schemas_under_one_name() {
+        let mut seen: std::collections::HashMap<String, (&str, serde_json::Value)> =
+            std::collections::HashMap::new();
+        let mut clashes = Vec::new();
+        for (service, doc) in [
+            ("resolution", meridian_resolution::api::openapi()),
+            ("workflow", meridian_workflow::api::openapi()),
+            ("control", meridian_control::api::openapi()),
+            ("notifier", meridian_notifier::api::openapi()),
+            ("service-level", meridian_service_level::api::openapi()),
+            ("relationship", meridian_relationship::api::openapi()),
+            ("governance", meridian_governance::api::openapi()),
+        ] {
+            let doc = serde_json::to_value(&doc).unwrap();
+            let schemas = doc["components"]["schemas"]
+                .as_object()
+                .cloned()
+                .unwrap_or_default();
+            for (name, schema) in schemas {
+                match seen.get(&name) {
+                    Some((other, before)) if before != &schema => {
+                        clashes.push(format!("{name} ({other}, {service})"));
+                    }
+                    Some(_) => {}
+                    None => {
+                        seen.insert(name, (service, schema));
+                    }
+                }
+            }
+        }
+        assert!(
+            clashes.is_empty(),
+            "one name, different schemas: {clashes:?}"
+        );
+    }
+
     /// The services share one API namespace (one process in `meridian dev`, one ingress on a
     /// cluster): no two may claim the same method and path.
     #[test]

@@ -268,8 +268,9 @@ pub async fn list_cis(
     Ok(HttpResponse::Ok().json(page))
 }
 
-/// One entry of a CI's history.
+/// One entry of a CI's history (`CiHistoryEntry` in the document, which every service shares).
 #[derive(Debug, Serialize, ToSchema)]
+#[schema(as = CiHistoryEntry)]
 pub struct HistoryEntry {
     /// When.
     pub at: DateTime<Utc>,

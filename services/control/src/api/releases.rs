@@ -270,6 +270,7 @@ pub async fn record_test_results(
 
 /// The body of `POST /v1/releases/{id}/deployments`.
 #[derive(Debug, Deserialize, ToSchema)]
+#[schema(as = ReleaseDeployment)]
 #[serde(deny_unknown_fields)]
 pub struct Deploy {
     /// Where, e.g. `production`.

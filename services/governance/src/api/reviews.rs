@@ -141,6 +141,7 @@ pub fn inputs(
 
 /// A management review as planned.
 #[derive(Debug, Deserialize, ToSchema)]
+#[schema(as = ManagementReviewPlan)]
 #[serde(deny_unknown_fields)]
 pub struct PlanInput {
     /// When it is held.
@@ -257,6 +258,7 @@ pub async fn refresh_inputs(
 
 /// An action decided.
 #[derive(Debug, Deserialize, ToSchema)]
+#[schema(as = ManagementReviewActionInput)]
 #[serde(deny_unknown_fields)]
 pub struct ActionInput {
     /// What is to be done.
@@ -269,6 +271,7 @@ pub struct ActionInput {
 
 /// What was held.
 #[derive(Debug, Deserialize, ToSchema)]
+#[schema(as = ManagementReviewHoldInput)]
 #[serde(deny_unknown_fields)]
 pub struct HoldInput {
     /// Who attended (top management among them).

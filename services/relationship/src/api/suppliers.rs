@@ -873,6 +873,7 @@ pub async fn terminate_contract(
 
 /// A measurement as recorded.
 #[derive(Debug, Deserialize, ToSchema)]
+#[schema(as = ContractMeasurementInput)]
 #[serde(deny_unknown_fields)]
 pub struct MeasurementInput {
     /// One of the contract's target metrics.
