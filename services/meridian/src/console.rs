@@ -306,6 +306,19 @@ mod tests {
         };
     }
 
+    /// What `GET /console/config.json` tells the console.
+    macro_rules! console_config {
+        ($app:expr) => {{
+            let response = call_service(
+                &$app,
+                TestRequest::get().uri("/console/config.json").to_request(),
+            )
+            .await;
+            let config: serde_json::Value = read_body_json(response).await;
+            config
+        }};
+    }
+
     #[actix_web::test]
     async fn the_dev_login_mints_a_token_for_a_demo_person_and_names_a_stranger() {
         let auth = Authenticator::new(&meridian_chassis::testing::dev_auth_config()).unwrap();
@@ -316,14 +329,7 @@ mod tests {
                 oidc: None,
             }
         );
-        let config: serde_json::Value = read_body_json(
-            call_service(
-                &app,
-                TestRequest::get().uri("/console/config.json").to_request(),
-            )
-            .await,
-        )
-        .await;
+        let config = console_config!(app);
         assert_eq!(config["login"], "dev");
         assert_eq!(config["people"][0]["id"], "bob");
         let login = |user: &str| {
@@ -365,14 +371,7 @@ mod tests {
                 oidc: Some(oidc),
             }
         );
-        let config: serde_json::Value = read_body_json(
-            call_service(
-                &app,
-                TestRequest::get().uri("/console/config.json").to_request(),
-            )
-            .await,
-        )
-        .await;
+        let config = console_config!(app);
         assert_eq!(config["login"], "oidc");
         assert_eq!(config["people"], serde_json::json!([]));
         assert_eq!(config["oidc"]["client_id"], "meridian-console");
