@@ -29,6 +29,27 @@ struct Targets {
     manager: String,
 }
 
+/// The kinds of operation in the mix, by `slot % 20`.
+const KINDS: [&str; 6] = [
+    "create incident",
+    "create and submit change",
+    "decide task",
+    "list incidents",
+    "list changes",
+    "list tasks",
+];
+
+fn kind_of(slot: u64) -> usize {
+    match slot % 20 {
+        0..=4 => 0,
+        5 | 6 => 1,
+        7 | 8 => 2,
+        9..=13 => 3,
+        14..=16 => 4,
+        _ => 5,
+    }
+}
+
 /// One operation of the mix; whether it went as it should.
 fn operation(slot: u64, t: &Targets) -> bool {
     let ok = |r: Option<(u16, Value, String)>, want: &[u16]| match r {
@@ -42,10 +63,10 @@ fn operation(slot: u64, t: &Targets) -> bool {
             false
         }
     };
-    match slot % 20 {
-        0..=4 => ok(http(&t.resolution, "POST", "/v1/incidents", &t.agent,
+    match kind_of(slot) {
+        0 => ok(http(&t.resolution, "POST", "/v1/incidents", &t.agent,
             &json!({"title": format!("Load incident {slot}"), "impact": "medium", "urgency": "high", "assignment_group": "desk"}).to_string()), &[201]),
-        5 | 6 => {
+        1 => {
             let Some((201, change, _)) = http(&t.control, "POST", "/v1/changes", &t.requester,
                 &json!({"title": format!("Load change {slot}"), "reason": "load", "category": "normal"}).to_string()) else {
                 return false;
@@ -53,7 +74,7 @@ fn operation(slot: u64, t: &Targets) -> bool {
             let id = change["id"].as_str().unwrap_or_default();
             ok(http(&t.control, "POST", &format!("/v1/changes/{id}/submit"), &t.requester, ""), &[200])
         }
-        7 | 8 => {
+        2 => {
             // Deciders race as approvers do: one of the open tasks, chosen by the slot; a task
             // another decider closed first (even when that decision ended the instance) is
             // answered 409 `task_closed`, which is right.
@@ -80,8 +101,8 @@ Some(task) => {
                 }
             }
         }
-        9..=13 => ok(http(&t.resolution, "GET", "/v1/incidents?limit=20", &t.agent, ""), &[200]),
-        14..=16 => ok(http(&t.control, "GET", "/v1/changes?limit=20", &t.requester, ""), &[200]),
+        3 => ok(http(&t.resolution, "GET", "/v1/incidents?limit=20", &t.agent, ""), &[200]),
+        4 => ok(http(&t.control, "GET", "/v1/changes?limit=20", &t.requester, ""), &[200]),
         _ => ok(http(&t.workflow, "GET", "/v1/tasks?candidate=me&limit=20", &t.manager, ""), &[200]),
     }
 }
@@ -138,17 +159,53 @@ async fn load_is_held_at_a_fixed_rate_and_shed_above_capacity() {
             let ok = tokio::task::spawn_blocking(move || operation(slot, &targets))
                 .await
                 .unwrap_or(false);
-            (ok, due.elapsed())
+            (slot, ok, due.elapsed())
         }));
     }
-    let mut latencies = Vec::with_capacity(handles.len());
-    let mut errors = 0usize;
+    let mut samples = Vec::with_capacity(handles.len());
     for handle in handles {
-        let (ok, latency) = handle.await.unwrap();
-        errors += usize::from(!ok);
-        latencies.push(latency);
+        samples.push(handle.await.unwrap());
     }
+    let errors = samples.iter().filter(|(_, ok, _)| !ok).count();
+    let mut latencies: Vec<Duration> = samples.iter().map(|(_, _, l)| *l).collect();
     latencies.sort();
+    // Where the time went: each kind of operation, and each tenth of the run (by due time).
+    let figures = |mut of: Vec<(bool, Duration)>| {
+        of.sort_by_key(|(_, l)| *l);
+        let sorted: Vec<Duration> = of.iter().map(|(_, l)| *l).collect();
+        json!({
+            "operations": of.len(),
+            "errors": of.iter().filter(|(ok, _)| !ok).count(),
+            "p50_ms": percentile(&sorted, 0.50).as_millis(),
+            "p99_ms": percentile(&sorted, 0.99).as_millis(),
+            "max_ms": sorted.last().copied().unwrap_or_default().as_millis(),
+        })
+    };
+    let by_kind: serde_json::Map<String, Value> = KINDS
+        .iter()
+        .enumerate()
+        .map(|(k, name)| {
+            let of = samples
+                .iter()
+                .filter(|(slot, _, _)| kind_of(*slot) == k)
+                .map(|(_, ok, l)| (*ok, *l))
+                .collect();
+            ((*name).to_owned(), figures(of))
+        })
+        .collect();
+    let tenth = total.div_ceil(10).max(1);
+    let timeline: Vec<Value> = (0..total.div_ceil(tenth))
+        .map(|i| {
+            let of = samples
+                .iter()
+                .filter(|(slot, _, _)| slot / tenth == i)
+                .map(|(_, ok, l)| (*ok, *l))
+                .collect();
+            let mut f = figures(of);
+            f["from_s"] = json!(i * tenth / rate);
+            f
+        })
+        .collect();
     let rss: Vec<u64> = [&resolution, &control, &workflow]
         .iter()
         .map(|s| s.peak_rss_kib())
@@ -186,6 +243,8 @@ async fn load_is_held_at_a_fixed_rate_and_shed_above_capacity() {
         "p99_ms": percentile(&latencies, 0.99).as_millis(),
         "max_ms": latencies.last().copied().unwrap_or_default().as_millis(),
         "peak_rss_mib": {"resolution": rss[0] / 1024, "control": rss[1] / 1024, "workflow": rss[2] / 1024},
+        "by_kind": by_kind,
+        "timeline": timeline,
         "above_capacity": {"requests": 200, "served": served, "shed_with_retry_after": shed, "other": bad.len()},
     });
     let dir = reports();
