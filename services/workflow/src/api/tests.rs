@@ -272,6 +272,92 @@ macro_rules! on_both_backends {
     };
 }
 
+impl TestApp {
+    /// The inbox rows (kind, name) of `task`.
+    async fn inbox_of(&self, task: &Value) -> Vec<(String, String)> {
+        use crate::store::schema::wf_inbox;
+        use diesel::prelude::*;
+        let id = task["id"].as_str().unwrap().to_owned();
+        self.db
+            .db
+            .run(move |conn| {
+                wf_inbox::table
+                    .filter(wf_inbox::task_id.eq(id))
+                    .order((wf_inbox::kind.asc(), wf_inbox::name.asc()))
+                    .select((wf_inbox::kind, wf_inbox::name))
+                    .load(conn)
+                    .map_err(DbError::from)
+            })
+            .await
+            .unwrap()
+    }
+}
+
+on_both_backends!(
+    the_inbox_holds_a_task_while_it_is_open_and_unassigned,
+    |app| {
+        let instances = [app.start_cab(&["ann"]).await, app.start_cab(&["ann"]).await];
+        let triage: Vec<Value> = {
+            let mut all = Vec::new();
+            for instance in &instances {
+                all.extend(app.open_tasks(instance, "triage").await);
+            }
+            all
+        };
+        assert_eq!(triage.len(), 2);
+        assert_eq!(
+            app.inbox_of(&triage[0]).await,
+            [("role".to_owned(), "change-manager".to_owned())]
+        );
+        // Paged one at a time, oldest first, through the cursor.
+        let first = app.get("/v1/tasks?candidate=me&limit=1", MAX).await;
+        assert_eq!(first["items"][0]["id"], triage[0]["id"], "{first}");
+        let cursor = first["next"].as_str().unwrap();
+        let second = app
+            .get(
+                &format!("/v1/tasks?candidate=me&limit=1&after={cursor}"),
+                MAX,
+            )
+            .await;
+        assert_eq!(second["items"][0]["id"], triage[1]["id"], "{second}");
+        assert!(second["next"].is_null(), "{second}");
+        // Someone without the role sees neither.
+        let other = app.get("/v1/tasks?candidate=me", ("zoe", &["agent"])).await;
+        assert_eq!(other["items"], json!([]), "{other}");
+        // Claimed: out of the inbox, into the claimer's own list.
+        let path = format!("/v1/tasks/{}/claim", triage[0]["id"].as_str().unwrap());
+        let (status, body) = app.post(&path, MAX, json!({})).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert!(app.inbox_of(&triage[0]).await.is_empty());
+        let page = app.get("/v1/tasks?candidate=me", MAX).await;
+        assert_eq!(page["items"].as_array().unwrap().len(), 1, "{page}");
+        assert_eq!(page["items"][0]["id"], triage[1]["id"]);
+        let mine = app.get("/v1/tasks?assignee=me", MAX).await;
+        assert_eq!(mine["items"][0]["id"], triage[0]["id"], "{mine}");
+        // Completed: gone too; the closed task is still found by its state.
+        let (status, body) = app
+            .complete(
+                &triage[1],
+                MAX,
+                json!({"outcome": "assessed", "fields": {"risk": "low"}}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert!(app.inbox_of(&triage[1]).await.is_empty());
+        // What is claimable now is the low-risk change's approval, which that decision opened.
+        let page = app.get("/v1/tasks?candidate=me", MAX).await;
+        let nodes: Vec<&Value> = page["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| &t["node"])
+            .collect();
+        assert_eq!(nodes, [&json!("manager_approval")], "{page}");
+        let done = app.get("/v1/tasks?candidate=me&state=completed", MAX).await;
+        assert_eq!(done["items"][0]["id"], triage[1]["id"], "{done}");
+    }
+);
+
 on_both_backends!(
     a_cab_change_runs_from_start_to_schedule_over_http_and_the_bus,
     |app| {

@@ -19,8 +19,8 @@ use uuid::Uuid;
 
 use super::definitions::Registry;
 use super::schema::{
-    wf_decisions, wf_history, wf_instances, wf_subscriptions, wf_task_candidates, wf_tasks,
-    wf_timers,
+    wf_decisions, wf_history, wf_inbox, wf_instances, wf_subscriptions, wf_task_candidates,
+    wf_tasks, wf_timers,
 };
 use crate::definition::Compiled;
 use crate::engine::{
@@ -967,6 +967,31 @@ impl Writes {
                 ))
                 .execute(c))?;
         }
+        // The inbox follows each written task: its candidates while it is open and unassigned,
+        // nothing once it is claimed or closed.
+        let (claimable, taken): (Vec<&TaskWrite>, Vec<&TaskWrite>) = tasks
+            .iter()
+            .partition(|t| t.state == "open" && t.task.assignee.is_none());
+        let taken: Vec<String> = taken.iter().map(|t| t.task.id.to_string()).collect();
+        if !taken.is_empty() {
+            diesel::delete(wf_inbox::table.filter(wf_inbox::task_id.eq_any(&taken)))
+                .execute(conn)?;
+        }
+        let inbox_rows: Vec<_> = claimable
+            .iter()
+            .flat_map(|t| {
+                let id = t.task.id.to_string();
+                let users = t.task.candidates.users.iter().map(|u| ("user", u));
+                let roles = t.task.candidates.roles.iter().map(|r| ("role", r));
+                users.chain(roles).map(move |(kind, name)| {
+                    (
+                        wf_inbox::kind.eq(kind),
+                        wf_inbox::name.eq(name.clone()),
+                        wf_inbox::task_id.eq(id.clone()),
+                    )
+                })
+            })
+            .collect();
         let mut candidates = self.candidates;
         candidates.sort();
         candidates.dedup();
@@ -983,6 +1008,12 @@ impl Writes {
         if !candidate_rows.is_empty() {
             per_backend!(conn, c => diesel::insert_into(wf_task_candidates::table)
                 .values(&candidate_rows)
+                .on_conflict_do_nothing()
+                .execute(c))?;
+        }
+        if !inbox_rows.is_empty() {
+            per_backend!(conn, c => diesel::insert_into(wf_inbox::table)
+                .values(&inbox_rows)
                 .on_conflict_do_nothing()
                 .execute(c))?;
         }

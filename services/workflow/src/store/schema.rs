@@ -109,13 +109,24 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    /// The candidates of open, unassigned tasks: what a person may claim, by `kind` and `name`.
+    wf_inbox (kind, name, task_id) {
+        kind -> Text,
+        name -> Text,
+        task_id -> Text,
+    }
+}
+
 diesel::joinable!(wf_tasks -> wf_instances (instance_id));
+diesel::joinable!(wf_inbox -> wf_tasks (task_id));
 diesel::joinable!(wf_task_candidates -> wf_tasks (task_id));
 diesel::allow_tables_to_appear_in_same_query!(
     wf_definitions,
     wf_instances,
     wf_tasks,
     wf_task_candidates,
+    wf_inbox,
     wf_decisions,
     wf_timers,
     wf_subscriptions,

@@ -1,0 +1,1 @@
+DROP TABLE wf_inbox;
