@@ -65,7 +65,17 @@ impl ManageConnection for Manager {
 
     fn connect(&self) -> Result<AnyConnection, ConnectionError> {
         match &self.0 {
-            Target::Postgres(url) => PgConnection::establish(url).map(AnyConnection::Postgresql),
+            Target::Postgres(url) => {
+                let mut conn = PgConnection::establish(url)?;
+                // A pooled connection lives for hours. A generic plan cached while a table was
+                // nearly empty (a sequential scan) would be kept however large the table grew,
+                // until its statistics changed, and where autovacuum is off they never do: the
+                // long load tier slowed down minute by minute that way. Plans made for the bound
+                // values and the table's current size cost a little planning instead.
+                conn.batch_execute("SET plan_cache_mode = force_custom_plan")
+                    .map_err(ConnectionError::CouldntSetupConfiguration)?;
+                Ok(AnyConnection::Postgresql(conn))
+            }
             Target::Sqlite(path) => {
                 let mut conn = SqliteConnection::establish(path)?;
                 // WAL lets readers run beside the writer; FULL makes a commit durable before it

@@ -26,6 +26,7 @@ pub mod guesses;
 pub mod http;
 pub mod inbox;
 pub mod leader;
+pub mod maintenance;
 pub mod outbox;
 pub mod problem;
 pub mod schema;

@@ -311,7 +311,8 @@ impl Runtime {
     }
 
     /// Opens `service`'s database at `url`, applies its migrations when `migrate` (before
-    /// anything reads it), and starts its outbox relay.
+    /// anything reads it), and starts its outbox relay and its table maintenance (where
+    /// autovacuum is off).
     ///
     /// # Errors
     /// A bad URL, or a migration failing.
@@ -345,6 +346,10 @@ impl Runtime {
             metrics: self.metrics.clone(),
         };
         tokio::spawn(relay.run());
+        tokio::spawn(meridian_chassis::maintenance::run(
+            db.clone(),
+            service.name(),
+        ));
         Ok((db, waker))
     }
 
