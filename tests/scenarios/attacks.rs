@@ -11,7 +11,9 @@ use actix_web::http::{Method, StatusCode};
 use actix_web::{App, test as atest, web};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use meridian_chassis::auth::Authenticator;
-use meridian_chassis::testing::{AUDIENCE, ISSUER, RSA_PRIVATE, RSA_PUBLIC, TestKeys};
+use meridian_chassis::testing::{
+    AUDIENCE, ISSUER, OTHER_ORG_RSA_PRIVATE, RSA_PRIVATE, RSA_PUBLIC, TestKeys,
+};
 use serde_json::{Value, json};
 
 use crate::changes::{Cluster, MAX, RITA, emailed_link, setup};
@@ -89,6 +91,15 @@ fn rita_token(cluster: &Cluster) -> String {
 
 fn rsa_signed(header: Header, claims: &Value) -> String {
     let key = EncodingKey::from_rsa_pem(RSA_PRIVATE.as_bytes()).unwrap();
+    jsonwebtoken::encode(&header, claims, &key).unwrap()
+}
+
+/// Signed by another organisation's identity provider, under the key id of ours (`rsa-1`).
+fn other_org_signed(claims: &Value) -> String {
+    let mut header = Header::new(Algorithm::RS256);
+    header.typ = Some("at+jwt".to_owned());
+    header.kid = Some("rsa-1".to_owned());
+    let key = EncodingKey::from_rsa_pem(OTHER_ORG_RSA_PRIVATE.as_bytes()).unwrap();
     jsonwebtoken::encode(&header, claims, &key).unwrap()
 }
 
@@ -236,6 +247,17 @@ async fn token_attacks(report: &mut Report, cluster: &Cluster) {
             parts[1] = b64(&claims("ann", &["admin"]));
             parts.join(".")
         }),
+        // Another organisation's identity provider, with its own key under the same key id:
+        // its token for its own Meridian, and the same key claiming to be ours.
+        ("another organisation's token".into(), {
+            let mut c = good.clone();
+            c["iss"] = json!("https://idp.other-org.test");
+            other_org_signed(&c)
+        }),
+        (
+            "another organisation's key claiming our issuer".into(),
+            other_org_signed(&good),
+        ),
         ("garbage".into(), "not.a.token".to_owned()),
     ];
     let mut attempts = Vec::new();

@@ -466,6 +466,9 @@ pub const RSA_PRIVATE: &str = include_str!("testdata/rsa_private.pem");
 pub const RSA_PUBLIC: &str = include_str!("testdata/rsa_public.pem");
 /// EC P-256 private key (PKCS #8 PEM) of `ec-1`.
 pub const EC_PRIVATE: &str = include_str!("testdata/ec_private.pem");
+/// RSA private key (PKCS #8 PEM) of another organisation's identity provider: in no key set a
+/// test trusts.
+pub const OTHER_ORG_RSA_PRIVATE: &str = include_str!("testdata/other_org_rsa_private.pem");
 
 /// Issuer of test tokens.
 pub const ISSUER: &str = "https://idp.test";
