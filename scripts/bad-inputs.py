@@ -62,7 +62,8 @@ def main() -> int:
         ).split()[-1]
         events = reports / "bad-inputs.ndjson"
         subprocess.run(
-            [cli, "run", f"{base}/v1/openapi.json", "--checks", "all",
+            [cli, "--config-file", str(pathlib.Path(__file__).with_name("schemathesis.toml")),
+             "run", f"{base}/v1/openapi.json", "--checks", "all",
              "--header", f"Authorization: Bearer {token}",
              "--max-examples", examples, "--workers", "2", "--generation-deterministic",
              "--report", "ndjson", "--report-ndjson-path", str(events.resolve())],

@@ -223,6 +223,64 @@ pub fn merge_all_of(doc: &mut serde_json::Value) {
     }
 }
 
+/// The characters `str::trim` removes (Unicode `White_Space`, as `char::is_whitespace` has it):
+/// a required text of nothing else is refused as blank.
+const WHITESPACE: &[(char, char)] = &[
+    ('\u{9}', '\u{d}'),
+    (' ', ' '),
+    ('\u{85}', '\u{85}'),
+    ('\u{a0}', '\u{a0}'),
+    ('\u{1680}', '\u{1680}'),
+    ('\u{2000}', '\u{200a}'),
+    ('\u{2028}', '\u{2029}'),
+    ('\u{202f}', '\u{202f}'),
+    ('\u{205f}', '\u{205f}'),
+    ('\u{3000}', '\u{3000}'),
+];
+
+/// The pattern of a text that is not blank: one character at least that is not whitespace
+/// (ECMA-262 syntax, searched anywhere in the value, as JSON Schema's `pattern` is).
+pub fn not_blank_pattern() -> String {
+    let mut pattern = String::from("[^");
+    for (from, to) in WHITESPACE {
+        pattern.push_str(&format!("\\u{:04x}", u32::from(*from)));
+        if from != to {
+            pattern.push_str(&format!("-\\u{:04x}", u32::from(*to)));
+        }
+    }
+    pattern.push(']');
+    pattern
+}
+
+/// Gives every string schema with a `minLength` (and no pattern of its own) the pattern of
+/// [`not_blank_pattern`]: the handlers refuse a required text that is only whitespace, and the
+/// document says so.
+pub fn texts_not_blank(doc: &mut serde_json::Value) {
+    use serde_json::Value;
+    fn walk(node: &mut Value, pattern: &str) {
+        match node {
+            Value::Array(items) => items.iter_mut().for_each(|i| walk(i, pattern)),
+            Value::Object(map) => {
+                let string = match map.get("type") {
+                    Some(Value::String(t)) => t == "string",
+                    Some(Value::Array(ts)) => ts.iter().any(|t| t == "string"),
+                    _ => false,
+                };
+                let required = map
+                    .get("minLength")
+                    .and_then(Value::as_u64)
+                    .is_some_and(|n| n >= 1);
+                if string && required && !map.contains_key("pattern") {
+                    map.insert("pattern".to_owned(), Value::String(pattern.to_owned()));
+                }
+                map.values_mut().for_each(|v| walk(v, pattern));
+            }
+            _ => {}
+        }
+    }
+    walk(doc, &not_blank_pattern());
+}
+
 /// Merges the `allOf`s under `node`; whether any was.
 fn merge_in(
     node: &mut serde_json::Value,
@@ -356,7 +414,34 @@ mod tests {
     use actix_web::middleware::from_fn;
     use actix_web::{App, test, web};
 
-    use super::{InFlight, shed};
+    use super::{InFlight, WHITESPACE, not_blank_pattern, shed, texts_not_blank};
+
+    #[actix_web::test]
+    async fn the_not_blank_pattern_excludes_exactly_what_trim_removes() {
+        let all = (0..=0x0010_ffff_u32).filter_map(char::from_u32);
+        for c in all {
+            let listed = WHITESPACE
+                .iter()
+                .any(|(from, to)| (*from..=*to).contains(&c));
+            assert_eq!(listed, c.is_whitespace(), "{:04x}", u32::from(c));
+        }
+        assert_eq!(
+            not_blank_pattern(),
+            "[^\\u0009-\\u000d\\u0020\\u0085\\u00a0\\u1680\\u2000-\\u200a\\u2028-\\u2029\\u202f\\u205f\\u3000]"
+        );
+        let mut doc = serde_json::json!({"properties": {
+            "title": {"type": "string", "minLength": 1, "maxLength": 200},
+            "owner": {"type": ["string", "null"], "minLength": 1},
+            "slug": {"type": "string", "minLength": 1, "pattern": "^[a-z]+$"},
+            "notes": {"type": "string", "maxLength": 20},
+        }});
+        texts_not_blank(&mut doc);
+        let pattern = |f: &str| doc["properties"][f]["pattern"].clone();
+        assert_eq!(pattern("title"), serde_json::json!(not_blank_pattern()));
+        assert_eq!(pattern("owner"), serde_json::json!(not_blank_pattern()));
+        assert_eq!(pattern("slug"), "^[a-z]+$");
+        assert!(pattern("notes").is_null());
+    }
 
     /// Past the limit, requests are answered 503 with Retry-After at once; the ones within it
     /// are served; health is always answered.

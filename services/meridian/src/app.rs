@@ -628,6 +628,7 @@ pub fn openapi_json() -> String {
     let mut doc = serde_json::to_value(&doc).unwrap_or_default();
     meridian_chassis::http::document_problems(&mut doc);
     meridian_chassis::http::merge_all_of(&mut doc);
+    meridian_chassis::http::texts_not_blank(&mut doc);
     serde_json::to_string_pretty(&doc).unwrap_or_else(|_| "{}".to_owned())
 }
 
@@ -900,6 +901,15 @@ mod tests {
         let doc: serde_json::Value = serde_json::from_str(&super::openapi_json()).unwrap();
         let text = doc.to_string();
         assert!(!text.contains("\"allOf\":[{\"$ref\":\"#/components/schemas/AgreementInput\""));
+        // What the handlers check of a text is stated: its length, and that it is not blank.
+        let title = &doc["components"]["schemas"]["CreateChange"]["properties"]["title"];
+        assert_eq!(title["minLength"], 1, "{title}");
+        assert_eq!(title["maxLength"], 200, "{title}");
+        assert_eq!(
+            title["pattern"],
+            meridian_chassis::http::not_blank_pattern(),
+            "{title}"
+        );
         let mut operations = 0;
         for (path, item) in doc["paths"].as_object().unwrap() {
             for (method, operation) in item.as_object().unwrap() {

@@ -109,8 +109,10 @@ pub struct CreateAsset {
     /// `licence` or `contract`.
     pub kind: AssetKind,
     /// Name.
+    #[schema(min_length = 1, max_length = 200)]
     pub name: String,
     /// Vendor.
+    #[schema(min_length = 1, max_length = 200)]
     pub vendor: String,
     /// Seats, units or instances bought (at least 1).
     pub quantity: i64,

@@ -99,6 +99,7 @@ fn record(
 #[serde(deny_unknown_fields)]
 pub struct RunAudit {
     /// e.g. `Q4 audit of payroll`.
+    #[schema(min_length = 1, max_length = 200)]
     pub name: String,
     /// The baseline to verify the CMDB against.
     pub baseline_id: String,
@@ -200,6 +201,7 @@ pub struct Resolve {
     /// How it was resolved.
     pub resolution: Resolution,
     /// Why, or what was done.
+    #[schema(min_length = 1, max_length = 20000)]
     pub notes: String,
 }
 

@@ -178,8 +178,10 @@ fn respond(status: actix_web::http::StatusCode, row: &ChangeRow) -> HttpResponse
 #[serde(deny_unknown_fields)]
 pub struct CreateChange {
     /// What.
+    #[schema(min_length = 1, max_length = 200)]
     pub title: String,
     /// Why.
+    #[schema(min_length = 1, max_length = 20000)]
     pub reason: String,
     /// How it is approved.
     pub category: Category,
@@ -819,6 +821,7 @@ pub struct CompleteChange {
     /// `true`: implemented as planned; `false`: failed and backed out.
     pub succeeded: bool,
     /// What happened.
+    #[schema(min_length = 1, max_length = 20000)]
     pub notes: String,
 }
 
@@ -869,6 +872,7 @@ pub struct ReviewChange {
     #[serde(default)]
     pub incidents_caused: Vec<String>,
     /// What was learnt.
+    #[schema(min_length = 1, max_length = 20000)]
     pub lessons: String,
 }
 
@@ -1075,8 +1079,10 @@ pub async fn start_change(
 #[serde(deny_unknown_fields)]
 pub struct Design {
     /// How the service is designed, built and transitioned.
+    #[schema(min_length = 1, max_length = 20000)]
     pub plan: String,
     /// What must hold for it to be accepted.
+    #[schema(min_length = 1, max_length = 20000)]
     pub acceptance_criteria: String,
 }
 
@@ -1172,6 +1178,7 @@ pub struct Acceptance {
     /// Whether the acceptance criteria are met.
     pub accepted: bool,
     /// The evidence.
+    #[schema(min_length = 1, max_length = 20000)]
     pub notes: String,
 }
 

@@ -96,8 +96,10 @@ pub struct CreateCi {
     /// One of `GET /v1/ci-types`.
     pub ci_type: String,
     /// Name.
+    #[schema(min_length = 1, max_length = 200)]
     pub name: String,
     /// Who is accountable (a user id).
+    #[schema(min_length = 1, max_length = 200)]
     pub owner: String,
     /// Default `in_service`.
     pub status: Option<Status>,
@@ -347,6 +349,7 @@ pub struct UpdateCi {
     /// Name.
     pub name: Option<String>,
     /// Owner.
+    #[schema(max_length = 200)]
     pub owner: Option<String>,
     /// Status.
     pub status: Option<Status>,

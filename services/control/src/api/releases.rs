@@ -114,12 +114,15 @@ fn view(
 #[serde(deny_unknown_fields)]
 pub struct CreateRelease {
     /// Name.
+    #[schema(min_length = 1, max_length = 200)]
     pub name: String,
     /// The version it delivers.
+    #[schema(min_length = 1, max_length = 200)]
     pub version: String,
     /// The changes it groups (at least one).
     pub changes: Vec<String>,
     /// What must hold for it to be accepted.
+    #[schema(min_length = 1, max_length = 20000)]
     pub acceptance_criteria: String,
 }
 
@@ -226,6 +229,7 @@ pub struct TestResults {
     /// Whether the acceptance criteria were met.
     pub passed: bool,
     /// What was tested and found.
+    #[schema(min_length = 1, max_length = 20000)]
     pub summary: String,
 }
 
@@ -274,6 +278,7 @@ pub async fn record_test_results(
 #[serde(deny_unknown_fields)]
 pub struct Deploy {
     /// Where, e.g. `production`.
+    #[schema(min_length = 1, max_length = 200)]
     pub environment: String,
     /// `succeeded` or `failed`.
     pub outcome: Outcome,
@@ -523,6 +528,7 @@ pub async fn get_baseline(
 #[serde(deny_unknown_fields)]
 pub struct TakeBaseline {
     /// e.g. `before the Q4 upgrade`.
+    #[schema(min_length = 1, max_length = 200)]
     pub name: String,
     /// The CIs to keep as they are now (at least one).
     pub configuration_items: Vec<String>,

@@ -25,16 +25,20 @@ const AUDIT_JSON: &[&str] = &["clauses", "area_members", "auditors", "checklist"
 #[serde(deny_unknown_fields)]
 pub struct AuditInput {
     /// Title.
+    #[schema(min_length = 1, max_length = 200)]
     pub title: String,
     /// The criteria audited against (the standard, policies, procedures).
+    #[schema(min_length = 1, max_length = 5000)]
     pub criteria: String,
     /// The clauses in scope: ids (`8.6.1`) or whole clauses (`8`).
     pub clauses: Vec<String>,
     /// The area audited (a process, a team).
+    #[schema(min_length = 1, max_length = 200)]
     pub area: String,
     /// Its owner and members: none of them may audit it.
     pub area_members: Vec<String>,
     /// The lead auditor.
+    #[schema(min_length = 1, max_length = 200)]
     pub lead_auditor: String,
     /// Other auditors.
     #[serde(default)]
@@ -279,8 +283,10 @@ pub struct FindingInput {
     /// `conformity`, `minor` (nonconformity), `major` (nonconformity) or `observation`.
     pub kind: String,
     /// What was found.
+    #[schema(min_length = 1, max_length = 10000)]
     pub description: String,
     /// The evidence seen.
+    #[schema(min_length = 1, max_length = 10000)]
     pub evidence: String,
 }
 
@@ -374,6 +380,7 @@ pub async fn add_finding(
 #[serde(deny_unknown_fields)]
 pub struct CompleteInput {
     /// The report: conclusions for the area's management.
+    #[schema(min_length = 1, max_length = 50000)]
     pub report: String,
 }
 
@@ -563,6 +570,7 @@ pub struct NonconformityInput {
     /// The clause not met.
     pub clause: String,
     /// What does not conform.
+    #[schema(min_length = 1, max_length = 10000)]
     pub description: String,
     /// `minor` or `major`.
     pub severity: String,
@@ -801,13 +809,16 @@ pub async fn get_nonconformity(
 #[serde(deny_unknown_fields)]
 pub struct ImprovementInput {
     /// Title.
+    #[schema(min_length = 1, max_length = 200)]
     pub title: String,
     /// What and why.
+    #[schema(min_length = 1, max_length = 10000)]
     pub description: String,
     /// Where it came from (a review, an audit, a suggestion).
     #[serde(default)]
     pub source: String,
     /// The expected result, measurably.
+    #[schema(min_length = 1, max_length = 2000)]
     pub expected: String,
 }
 

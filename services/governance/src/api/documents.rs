@@ -29,6 +29,7 @@ pub struct DocumentInput {
     /// Its reference, e.g. `POL-001` (unique, never reused).
     pub reference: String,
     /// Title.
+    #[schema(min_length = 1, max_length = 200)]
     pub title: String,
     /// `policy`, `procedure`, `plan`, `record` or `other`.
     pub kind: String,
@@ -36,6 +37,7 @@ pub struct DocumentInput {
     #[serde(default)]
     pub clauses: Vec<String>,
     /// Who owns it.
+    #[schema(min_length = 1, max_length = 200)]
     pub owner: String,
     /// Only holders of these roles (and its owner and document controllers) may read it; empty:
     /// everyone signed in.
@@ -48,6 +50,7 @@ pub struct DocumentInput {
     #[serde(default = "year")]
     pub review_interval_days: i32,
     /// The first draft.
+    #[schema(min_length = 1, max_length = 500000)]
     pub body: String,
 }
 
@@ -305,8 +308,10 @@ pub async fn get_document(
 #[serde(deny_unknown_fields)]
 pub struct VersionInput {
     /// The text.
+    #[schema(min_length = 1, max_length = 500000)]
     pub body: String,
     /// What changed.
+    #[schema(min_length = 1, max_length = 2000)]
     pub change_summary: String,
 }
 
@@ -470,6 +475,7 @@ pub struct SubmitInput {
     /// The reviewers (never the author).
     pub reviewers: Vec<String>,
     /// The approver (never the author).
+    #[schema(min_length = 1, max_length = 200)]
     pub approver: String,
 }
 
@@ -576,6 +582,7 @@ pub async fn submit_version(
 #[serde(deny_unknown_fields)]
 pub struct WithdrawInput {
     /// Why.
+    #[schema(min_length = 1, max_length = 2000)]
     pub reason: String,
 }
 

@@ -277,6 +277,7 @@ pub struct HoldInput {
     /// Who attended (top management among them).
     pub attendees: Vec<String>,
     /// The minutes.
+    #[schema(min_length = 1, max_length = 50000)]
     pub minutes: String,
     /// Decisions (on improvement, changes to the SMS, resources).
     pub decisions: Vec<String>,
@@ -477,6 +478,7 @@ pub async fn list_actions(
 #[serde(deny_unknown_fields)]
 pub struct CloseInput {
     /// What was done.
+    #[schema(min_length = 1, max_length = 5000)]
     pub outcome: String,
 }
 

@@ -27,6 +27,7 @@ pub struct ContextInput {
     /// `internal_issue`, `external_issue` or `interested_party`.
     pub kind: String,
     /// Title.
+    #[schema(min_length = 1, max_length = 200)]
     pub title: String,
     /// What it is.
     #[serde(default)]
@@ -35,6 +36,7 @@ pub struct ContextInput {
     #[serde(default)]
     pub requirements: String,
     /// Who follows it.
+    #[schema(min_length = 1, max_length = 200)]
     pub owner: String,
 }
 
@@ -167,6 +169,7 @@ pub async fn put_context(
 #[serde(deny_unknown_fields)]
 pub struct ScopeInput {
     /// The scope statement.
+    #[schema(min_length = 1, max_length = 10000)]
     pub statement: String,
     /// The services in scope.
     pub services: Vec<String>,
@@ -288,8 +291,10 @@ pub async fn list_scopes(
 #[serde(deny_unknown_fields)]
 pub struct RoleInput {
     /// Name.
+    #[schema(min_length = 1, max_length = 200)]
     pub name: String,
     /// Responsibilities.
+    #[schema(min_length = 1, max_length = 10000)]
     pub responsibilities: String,
     /// Authorities.
     #[serde(default)]
@@ -381,12 +386,15 @@ pub async fn put_role(
 #[serde(deny_unknown_fields)]
 pub struct CompetenceInput {
     /// Who.
+    #[schema(min_length = 1, max_length = 200)]
     pub person: String,
     /// For which role.
     pub role: Option<String>,
     /// The competence.
+    #[schema(min_length = 1, max_length = 500)]
     pub competence: String,
     /// Its evidence (a certificate, a training record, an assessment).
+    #[schema(min_length = 1, max_length = 5000)]
     pub evidence: String,
     /// Since.
     pub acquired_on: NaiveDate,
@@ -491,13 +499,16 @@ pub struct RiskInput {
     /// `risk` or `opportunity`.
     pub kind: String,
     /// Title.
+    #[schema(min_length = 1, max_length = 200)]
     pub title: String,
     /// What could happen.
     #[serde(default)]
     pub description: String,
     /// e.g. `service`, `information_security`, `supplier`.
+    #[schema(pattern = "^[a-z0-9-]{1,50}$")]
     pub category: String,
     /// Who owns it.
+    #[schema(min_length = 1, max_length = 200)]
     pub owner: String,
     /// 1 (rare) to 5 (almost certain).
     pub likelihood: i32,
@@ -507,9 +518,11 @@ pub struct RiskInput {
     pub treatment: String,
     /// The treatment plan (required above the acceptance score).
     #[serde(default)]
+    #[schema(max_length = 10000)]
     pub treatment_plan: String,
     /// Who carries it out.
     #[serde(default)]
+    #[schema(max_length = 200)]
     pub treatment_owner: String,
     /// By when.
     pub treatment_due: Option<NaiveDate>,
@@ -688,6 +701,7 @@ pub async fn put_risk(
 #[serde(deny_unknown_fields)]
 pub struct RiskReviewInput {
     /// What the review found.
+    #[schema(min_length = 1, max_length = 10000)]
     pub notes: String,
     /// Close it (no longer relevant, or fully treated).
     #[serde(default)]
@@ -810,10 +824,13 @@ pub async fn get_risk(
 #[serde(deny_unknown_fields)]
 pub struct ObjectiveInput {
     /// Title.
+    #[schema(min_length = 1, max_length = 200)]
     pub title: String,
     /// How it is measured.
+    #[schema(min_length = 1, max_length = 2000)]
     pub measure: String,
     /// Who owns it.
+    #[schema(min_length = 1, max_length = 200)]
     pub owner: String,
     /// Where it starts.
     pub baseline: f64,

@@ -85,6 +85,7 @@ pub struct Preferences {
 #[serde(deny_unknown_fields)]
 pub struct RecipientInput {
     /// Their name.
+    #[schema(min_length = 1, max_length = 200)]
     pub display_name: String,
     /// E-mail address.
     pub email: Option<String>,
@@ -163,7 +164,7 @@ fn names(prefix: &str, values: &[String], params: &mut Vec<InvalidParam>) {
         params.push(InvalidParam::new(prefix, "at most 100"));
     }
     for (i, v) in values.iter().enumerate() {
-        if v.trim().is_empty() || v.len() > 100 {
+        if v.trim().is_empty() || v.chars().count() > 100 {
             params.push(InvalidParam::new(
                 format!("{prefix}[{i}]"),
                 "must be 1 to 100 characters",
@@ -371,7 +372,7 @@ pub async fn put_recipient(
     let user = user.into_inner();
     let input = body.0;
     let mut params = Vec::new();
-    if user.trim().is_empty() || user.len() > 200 {
+    if user.trim().is_empty() || user.chars().count() > 200 {
         params.push(InvalidParam::new("user", "must be 1 to 200 characters"));
     }
     if input.display_name.trim().is_empty() || input.display_name.chars().count() > 200 {

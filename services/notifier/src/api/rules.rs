@@ -18,6 +18,7 @@ use crate::store::rules::{self as store, RuleRow};
 #[serde(deny_unknown_fields)]
 pub struct RuleInput {
     /// What it is for.
+    #[schema(min_length = 1, max_length = 200)]
     pub name: String,
     /// Routing-key pattern (`*` one word, `#` any), e.g. `resolution.incident.major_declared`.
     pub event_pattern: String,
@@ -28,6 +29,7 @@ pub struct RuleInput {
     /// The user, role or group; for `event_user` and `event_role`, the event's field (empty for
     /// `actor`).
     #[serde(default)]
+    #[schema(max_length = 200)]
     pub audience: String,
     /// `preferred` (each person's own), `email`, `slack` or `teams`.
     #[serde(default = "preferred")]
@@ -119,7 +121,7 @@ fn check(svc: &Notifier, input: &RuleInput) -> Result<(), Problem> {
             match input.audience_kind.as_str() {
                 "actor" => {}
                 "user" | "role" | "group" | "event_user" | "event_role" => {
-                    if input.audience.trim().is_empty() || input.audience.len() > 200 {
+                    if input.audience.trim().is_empty() || input.audience.chars().count() > 200 {
                         params.push(InvalidParam::new("audience", "must be 1 to 200 characters"));
                     }
                 }

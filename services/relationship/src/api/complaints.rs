@@ -23,14 +23,18 @@ use crate::store::{audit, customers, json as parse};
 #[serde(deny_unknown_fields)]
 pub struct ComplaintInput {
     /// The customer.
+    #[schema(min_length = 1, max_length = 50)]
     pub customer: String,
     /// The service complained about.
     pub service: Option<String>,
     /// Who complained (a contact's name or address).
+    #[schema(min_length = 1, max_length = 200)]
     pub raised_by: String,
     /// In a line.
+    #[schema(min_length = 1, max_length = 200)]
     pub summary: String,
     /// In full.
+    #[schema(min_length = 1, max_length = 20000)]
     pub description: String,
     /// Who handles it.
     pub owner: Option<String>,

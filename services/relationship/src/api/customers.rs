@@ -25,11 +25,13 @@ pub struct CustomerInput {
     /// Id (a slug; `POST` only, the path's on `PUT`).
     pub id: Option<String>,
     /// Name.
+    #[schema(min_length = 1, max_length = 200)]
     pub name: String,
     /// `external` (default) or `internal`.
     #[serde(default = "external")]
     pub kind: String,
     /// Who looks after the relationship.
+    #[schema(min_length = 1, max_length = 200)]
     pub account_manager: String,
     /// The catalogue services it receives.
     #[serde(default)]
@@ -332,6 +334,7 @@ pub struct PartyInput {
     /// `contact`, `user` or `interested_party`.
     pub kind: String,
     /// Name.
+    #[schema(min_length = 1, max_length = 200)]
     pub name: String,
     /// E-mail address.
     #[serde(default)]
@@ -499,6 +502,7 @@ pub async fn list_parties(
 #[serde(deny_unknown_fields)]
 pub struct ReviewInput {
     /// The customer.
+    #[schema(pattern = "^[a-z0-9-]{1,50}$")]
     pub customer: String,
     /// When it is to be held.
     pub scheduled_for: DateTime<Utc>,
@@ -817,6 +821,7 @@ pub struct HoldInput {
     /// Who attended.
     pub attendees: Vec<String>,
     /// The minutes.
+    #[schema(min_length = 1, max_length = 50000)]
     pub minutes: String,
     /// Decisions taken.
     #[serde(default)]
@@ -1060,6 +1065,7 @@ pub async fn list_actions(
 #[serde(deny_unknown_fields)]
 pub struct CloseActionInput {
     /// What was done.
+    #[schema(min_length = 1, max_length = 5000)]
     pub outcome: String,
 }
 

@@ -43,6 +43,7 @@ pub struct SupplierInput {
     /// Id (a slug; `POST` only).
     pub id: Option<String>,
     /// Name.
+    #[schema(min_length = 1, max_length = 200)]
     pub name: String,
     /// `external`, `internal` (a group acting as a supplier) or `customer` (a customer acting
     /// as a supplier).
@@ -50,6 +51,7 @@ pub struct SupplierInput {
     /// The customer, for `customer`.
     pub customer: Option<String>,
     /// The supplier manager.
+    #[schema(min_length = 1, max_length = 200)]
     pub manager: String,
     /// Their contact address.
     #[serde(default)]
@@ -358,12 +360,15 @@ pub async fn get_supplier(
 #[serde(deny_unknown_fields)]
 pub struct ContractInput {
     /// The supplier.
+    #[schema(pattern = "^[a-z0-9-]{1,50}$")]
     pub supplier: String,
     /// `contract` (external suppliers) or `internal_agreement` (internal ones).
     pub kind: String,
     /// Title.
+    #[schema(min_length = 1, max_length = 200)]
     pub title: String,
     /// Scope: what is supplied.
+    #[schema(min_length = 1, max_length = 20000)]
     pub scope: String,
     /// The catalogue services it supports.
     #[serde(default)]
@@ -390,6 +395,7 @@ pub struct ContractInput {
     #[serde(default)]
     pub currency: String,
     /// The contract owner, who signs off its reviews.
+    #[schema(min_length = 1, max_length = 200)]
     pub owner: String,
     /// Reviewed at least this often, days (default 180).
     #[serde(default = "one_eighty")]
@@ -756,6 +762,7 @@ pub struct RenewInput {
     /// The new end date.
     pub ends_on: NaiveDate,
     /// Why, and on what terms.
+    #[schema(min_length = 1, max_length = 5000)]
     pub notes: String,
 }
 
@@ -819,6 +826,7 @@ pub async fn renew_contract(
 #[serde(deny_unknown_fields)]
 pub struct TerminateInput {
     /// Why.
+    #[schema(min_length = 1, max_length = 5000)]
     pub reason: String,
 }
 
@@ -1052,10 +1060,13 @@ pub async fn start_review(
 #[serde(deny_unknown_fields)]
 pub struct DisputeInput {
     /// The contract.
+    #[schema(min_length = 1, max_length = 50)]
     pub contract: String,
     /// In a line.
+    #[schema(min_length = 1, max_length = 200)]
     pub summary: String,
     /// In full.
+    #[schema(min_length = 1, max_length = 20000)]
     pub details: String,
 }
 
@@ -1119,6 +1130,7 @@ pub async fn raise_dispute(
 #[serde(deny_unknown_fields)]
 pub struct ResolveDisputeInput {
     /// How it was resolved.
+    #[schema(min_length = 1, max_length = 20000)]
     pub resolution: String,
 }
 

@@ -186,6 +186,7 @@ fn incident_id(conn: &mut AnyConnection, key: &str) -> Result<Option<String>, Pr
 #[serde(deny_unknown_fields)]
 pub struct NewProblem {
     /// Summary.
+    #[schema(min_length = 1, max_length = 200)]
     pub title: String,
     /// Details.
     #[serde(default)]
@@ -531,6 +532,7 @@ pub struct ProblemNote {
     /// `analysis` (root-cause analysis) or `note`.
     pub kind: String,
     /// The text.
+    #[schema(min_length = 1, max_length = 20000)]
     pub body: String,
 }
 
@@ -667,6 +669,7 @@ pub async fn link_problem_incident(
 #[serde(deny_unknown_fields)]
 pub struct RequestChange {
     /// The change's title (default: "Fix <problem number>: <problem title>").
+    #[schema(max_length = 200)]
     pub title: Option<String>,
     /// Why (default: the root cause, when known).
     pub reason: Option<String>,

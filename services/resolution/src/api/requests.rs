@@ -203,14 +203,17 @@ fn detail(conn: &mut AnyConnection, row: RequestRow) -> Result<RequestView, Prob
 #[serde(deny_unknown_fields)]
 pub struct NewRequest {
     /// The catalogue service.
+    #[schema(min_length = 1, max_length = 200)]
     pub service: String,
     /// The item (its id within the service).
+    #[schema(min_length = 1, max_length = 200)]
     pub item: String,
     /// The item's form, filled in.
     #[serde(default)]
     #[schema(value_type = Object)]
     pub fields: serde_json::Map<String, Value>,
     /// For whom (default the caller).
+    #[schema(max_length = 200)]
     pub requested_for: Option<String>,
 }
 

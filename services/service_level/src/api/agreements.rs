@@ -196,14 +196,17 @@ pub struct AgreementInput {
     /// `sla` (with a customer) or `ola` (with an internal group).
     pub kind: String,
     /// Name.
+    #[schema(min_length = 1, max_length = 200)]
     pub name: String,
     /// The service (catalogue id).
+    #[schema(pattern = "^[a-z0-9-]{1,50}$")]
     pub service: String,
     /// The customer (SLA).
     pub customer: Option<String>,
     /// The internal group (OLA): its clocks count while the ticket is with this group.
     pub group: Option<String>,
     /// The business calendar.
+    #[schema(pattern = "^[a-z0-9-]{1,50}$")]
     pub calendar: String,
     /// Targets by priority ("1" … "5"), in minutes of working time.
     #[schema(value_type = Object)]

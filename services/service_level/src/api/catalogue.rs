@@ -44,8 +44,10 @@ pub struct RequestItem {
 #[serde(deny_unknown_fields)]
 pub struct ServiceInput {
     /// Name.
+    #[schema(min_length = 1, max_length = 200)]
     pub name: String,
     /// Accountable owner.
+    #[schema(min_length = 1, max_length = 200)]
     pub owner: String,
     /// What it is.
     #[serde(default)]

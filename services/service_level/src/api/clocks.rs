@@ -268,6 +268,7 @@ pub async fn list_breaches(
 #[serde(deny_unknown_fields)]
 pub struct Investigation {
     /// What caused it.
+    #[schema(min_length = 1, max_length = 5000)]
     pub cause: String,
     /// `capacity`, `supplier`, `process`, `knowledge`, `priority`, `tooling` or `other`.
     pub category: String,

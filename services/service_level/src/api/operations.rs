@@ -119,6 +119,7 @@ pub async fn put_target(
 #[serde(deny_unknown_fields)]
 pub struct OutageInput {
     /// The service.
+    #[schema(pattern = "^[a-z0-9-]{1,50}$")]
     pub service: String,
     /// Began.
     pub started_at: DateTime<Utc>,
@@ -128,6 +129,7 @@ pub struct OutageInput {
     #[serde(default)]
     pub planned: bool,
     /// What happened.
+    #[schema(min_length = 1, max_length = 5000)]
     pub description: String,
     /// The investigation of an unplanned outage.
     pub investigation: Option<String>,
@@ -360,10 +362,13 @@ pub async fn get_availability(
 #[serde(deny_unknown_fields)]
 pub struct PlanInput {
     /// The service.
+    #[schema(pattern = "^[a-z0-9-]{1,50}$")]
     pub service: String,
     /// Name.
+    #[schema(min_length = 1, max_length = 200)]
     pub name: String,
     /// How service continues.
+    #[schema(min_length = 1, max_length = 20000)]
     pub strategy: String,
     /// Recovery time objective, minutes.
     pub rto_minutes: i32,
@@ -372,6 +377,7 @@ pub struct PlanInput {
     /// Test at least every this many days.
     pub test_interval_days: i32,
     /// Owner.
+    #[schema(min_length = 1, max_length = 200)]
     pub owner: String,
 }
 
@@ -517,6 +523,7 @@ pub struct PlanEventInput {
     /// When.
     pub at: DateTime<Utc>,
     /// The scenario tested, or the disruption that invoked the plan.
+    #[schema(min_length = 1, max_length = 5000)]
     pub scenario: String,
     /// Tests: `passed`, `partial` or `failed`; invocations: `recovered` or `ongoing`.
     pub result: String,
@@ -631,8 +638,10 @@ pub async fn invoke_plan(
 #[serde(deny_unknown_fields)]
 pub struct CapacityInput {
     /// The service.
+    #[schema(pattern = "^[a-z0-9-]{1,50}$")]
     pub service: String,
     /// Name.
+    #[schema(min_length = 1, max_length = 200)]
     pub name: String,
     /// Human resources required.
     #[serde(default)]
@@ -647,6 +656,7 @@ pub struct CapacityInput {
     #[serde(default)]
     pub thresholds: Vec<Threshold>,
     /// Owner.
+    #[schema(min_length = 1, max_length = 200)]
     pub owner: String,
 }
 
@@ -907,10 +917,12 @@ pub async fn post_prometheus(
 #[serde(deny_unknown_fields)]
 pub struct ForecastInput {
     /// The service.
+    #[schema(pattern = "^[a-z0-9-]{1,50}$")]
     pub service: String,
     /// `YYYY-MM` or `YYYY`.
     pub period: String,
     /// What is forecast, e.g. `incidents`, `users`, `mailboxes`.
+    #[schema(min_length = 1, max_length = 200)]
     pub metric: String,
     /// The expected value.
     pub expected: f64,
@@ -1061,12 +1073,14 @@ pub async fn put_budget(
 #[serde(deny_unknown_fields)]
 pub struct CostInput {
     /// The service.
+    #[schema(pattern = "^[a-z0-9-]{1,50}$")]
     pub service: String,
     /// The budget period it counts against.
     pub period: String,
     /// Amount (in the budget's currency).
     pub amount: f64,
     /// e.g. `licences`, `staff`, `hosting`.
+    #[schema(min_length = 1, max_length = 100)]
     pub category: String,
     /// What it was.
     #[serde(default)]

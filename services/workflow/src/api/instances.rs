@@ -25,6 +25,7 @@ pub struct StartInstance {
     /// The definition's id (its newest version runs).
     pub definition: String,
     /// The business object, e.g. the change's id.
+    #[schema(min_length = 1, max_length = 200)]
     pub business_key: String,
     /// The variables the definition declares.
     #[serde(default)]
@@ -164,7 +165,7 @@ pub async fn start_instance(
     svc: web::Data<Workflow>,
 ) -> Result<HttpResponse, Problem> {
     let body = body.0;
-    if body.business_key.trim().is_empty() || body.business_key.len() > 200 {
+    if body.business_key.trim().is_empty() || body.business_key.chars().count() > 200 {
         return Err(Problem::field(
             "business_key",
             "must be 1 to 200 characters",
@@ -222,6 +223,7 @@ pub async fn get_instance(
 #[serde(deny_unknown_fields)]
 pub struct CancelInstance {
     /// Why (recorded).
+    #[schema(min_length = 1, max_length = 2000)]
     pub reason: String,
 }
 
@@ -242,7 +244,7 @@ pub async fn cancel_instance(
     svc: web::Data<Workflow>,
 ) -> Result<HttpResponse, Problem> {
     let reason = body.0.reason;
-    if reason.trim().is_empty() || reason.len() > 2000 {
+    if reason.trim().is_empty() || reason.chars().count() > 2000 {
         return Err(Problem::field("reason", "must be 1 to 2000 characters"));
     }
     act(

@@ -514,6 +514,7 @@ pub async fn complete_task(
 #[serde(deny_unknown_fields)]
 pub struct DelegateTask {
     /// The user who gets the task.
+    #[schema(min_length = 1, max_length = 200)]
     pub to: String,
 }
 
@@ -536,7 +537,7 @@ pub async fn delegate_task(
     svc: web::Data<Workflow>,
 ) -> Result<HttpResponse, Problem> {
     let to = body.0.to;
-    if to.trim().is_empty() || to.len() > 200 {
+    if to.trim().is_empty() || to.chars().count() > 200 {
         return Err(Problem::field("to", "must be 1 to 200 characters"));
     }
     let id = id.into_inner();
