@@ -118,12 +118,8 @@ mod tests {
     #[test]
     fn tables_past_the_thresholds_are_analysed_and_vacuumed() {
         let test = TestDb::empty(TestBackend::Postgres);
-        let mut conn = match crate::db::Target::parse(&test.url).unwrap() {
-            crate::db::Target::Postgres(url) => {
-                AnyConnection::Postgresql(diesel::PgConnection::establish(&url).unwrap())
-            }
-            crate::db::Target::Sqlite(_) => unreachable!(),
-        };
+        let db = Db::connect(&test.url, 1, Duration::from_secs(5)).unwrap();
+        let mut conn = db.checkout().unwrap();
         // `autovacuum` is read as the server has it.
         let _ = autovacuum_on(&mut conn).unwrap();
         conn.batch_execute(
